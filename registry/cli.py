@@ -1,0 +1,81 @@
+"""The `ocireg` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any, Sequence
+
+from aiohttp import web
+
+from . import config as config_module
+from .app import configure_logging, create_app
+from .config import Config, ConfigError
+
+log = logging.getLogger("ocireg")
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocireg", description="A local OCI registry and pull-through mirror.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the registry")
+    _common_options(serve)
+    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:5000)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--data", metavar="DIR", help="storage folder (default ./data)")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    flags: dict[str, dict[str, Any]] = {}
+    if getattr(args, "listen", None):
+        flags.setdefault("server", {})["listen"] = args.listen
+    if getattr(args, "data", None):
+        flags.setdefault("storage", {})["root"] = args.data
+    if getattr(args, "log_level", None):
+        flags.setdefault("log", {})["level"] = args.log_level
+    return flags
+
+
+async def _serve(config: Config) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=log if config.log.access else None,
+                           access_log_format=ACCESS_LOG_FORMAT, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
+    await site.start()
+    log.info("ocireg listening on http://%s (data in %s)", config.server.listen,
+             os.path.abspath(config.storage.root))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = config_module.load(args.config, os.environ, _overrides(args))
+    except ConfigError as err:
+        print(f"ocireg: configuration error: {err}", file=sys.stderr)
+        return 2
+    configure_logging(config)
+    try:
+        asyncio.run(_serve(config))
+    except OSError as err:
+        print(f"ocireg: cannot serve on {config.server.listen}: {err.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,144 @@
+"""Settings as frozen dataclasses: defaults < TOML file < OCIREG_* environment < flags.
+
+Every layer is checked against the dataclass fields, so a misspelt key fails loudly with its
+name instead of being ignored. The environment is a parameter so tests can inject their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+ENV_PREFIX = "OCIREG_"
+ENV_CONFIG_FILE = "OCIREG_CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:5000"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    root: str = "./data"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    access: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+Layer = dict[str, dict[str, Any]]
+
+
+def _sections() -> dict[str, type[Any]]:
+    return {f.name: f.type if isinstance(f.type, type) else globals()[str(f.type)]
+            for f in dataclasses.fields(Config)}
+
+
+def _field_types(section: type[Any]) -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(section)}
+
+
+def _check(layer: Mapping[str, Any], origin: str) -> Layer:
+    sections = _sections()
+    checked: Layer = {}
+    for name, values in layer.items():
+        if name not in sections:
+            raise ConfigError(f"{origin}: unknown section [{name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{name}] must be a table")
+        types = _field_types(sections[name])
+        for key, value in values.items():
+            if key not in types:
+                raise ConfigError(f"{origin}: unknown key {name}.{key}")
+            checked.setdefault(name, {})[key] = _coerce(value, types[key], f"{origin}: {name}.{key}")
+    return checked
+
+
+def _coerce(value: Any, type_name: str, where: str) -> Any:
+    if type_name == "bool":
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        if isinstance(value, bool):
+            return value
+    elif type_name == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif type_name == "str" and isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: expected {type_name}, got {value!r}")
+
+
+def _from_env(env: Mapping[str, str]) -> Layer:
+    """OCIREG_SERVER_LISTEN=... sets server.listen; any other OCIREG_ name is an error."""
+    layer: dict[str, dict[str, Any]] = {}
+    sections = _sections()
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_CONFIG_FILE:
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"environment: unknown variable {var}")
+        layer.setdefault(section, {})[rest[len(section) + 1:]] = value
+    return _check(layer, "environment")
+
+
+def _from_file(path: str) -> Layer:
+    try:
+        with open(path, "rb") as handle:
+            return _check(tomllib.load(handle), path)
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def load(path: str | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
+    env = env if env is not None else {}
+    path = path or env.get(ENV_CONFIG_FILE)
+    layers = [_from_file(path) if path else {}, _from_env(env), _check(overrides or {}, "flags")]
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            merged.setdefault(section, {}).update(values)
+    sections = _sections()
+    built = {name: sections[name](**merged.get(name, {})) for name in sections}
+    config = Config(**built)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    try:
+        port = config.server.port
+    except (IndexError, ValueError):
+        raise ConfigError(f"server.listen: expected HOST:PORT, got {config.server.listen!r}") from None
+    if not 0 <= port < 65536:
+        raise ConfigError(f"server.listen: port {port} out of range")

@@ -1,0 +1,107 @@
+"""`/v2/<name>/blobs/uploads/`: monolithic, chunked and resumable pushes, and mounts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import RegistryError
+from ..keys import REGISTRY
+from ..reference import Digest, parse_name
+from ..storage.protocols import Descriptor, Repository, UploadWriter
+from .base import chunk_start, query_digest, repository, stream_body
+
+def _session_headers(name: str, upload: UploadWriter) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+        "Range": f"0-{max(upload.offset - 1, 0)}",
+        "Docker-Upload-UUID": upload.id,
+    }
+
+
+def _created(name: str, descriptor: Descriptor) -> web.Response:
+    return web.Response(status=201, headers={
+        "Location": f"/v2/{name}/blobs/{descriptor.digest}",
+        "Docker-Content-Digest": str(descriptor.digest),
+    })
+
+
+async def _try_mount(request: web.Request, repo: Repository, mount: str) -> Descriptor | None:
+    source_name = request.query.get("from")
+    if not source_name:
+        return None
+    digest = Digest.parse(mount)
+    source = request.app[REGISTRY].repository(parse_name(source_name), ns=request.query.get("ns"))
+    return await repo.blobs.mount(digest, source)
+
+
+async def start_upload(request: web.Request) -> web.Response:
+    repo = repository(request)
+    mount = request.query.get("mount")
+    if mount is not None:
+        mounted = await _try_mount(request, repo, mount)
+        if mounted is not None:
+            return _created(repo.name, mounted)
+    digest = query_digest(request)
+    algorithm = digest.algorithm if digest else request.query.get("digest-algorithm", "sha256")
+    upload = await repo.uploads.start(algorithm)
+    if digest is None:
+        await upload.close()
+        return web.Response(status=202, headers=_session_headers(repo.name, upload))
+    return _created(repo.name, await _finish(request, upload, digest, keep=False))
+
+
+async def _finish(request: web.Request, upload: UploadWriter, digest: Digest, *, keep: bool) -> Descriptor:
+    """Stream the rest of the body, then verify. A body cut short cancels a monolithic
+    upload but keeps a session (`keep`), whose client may resume it."""
+    try:
+        await stream_body(request, upload)
+    except BaseException:
+        await (upload.close() if keep else upload.cancel())
+        raise
+    return await upload.commit(digest)
+
+
+def _check_chunk_start(request: web.Request, name: str, upload: UploadWriter) -> None:
+    start = chunk_start(request)
+    if start is not None and start != upload.offset:
+        raise RegistryError("RANGE_INVALID", "chunk does not start where the upload ends",
+                            {"expected": upload.offset, "got": start},
+                            headers=_session_headers(name, upload))
+
+
+async def patch_upload(request: web.Request) -> web.Response:
+    repo = repository(request)
+    upload = await repo.uploads.resume(request.match_info["uuid"])
+    try:
+        _check_chunk_start(request, repo.name, upload)
+        await stream_body(request, upload)
+    finally:
+        await upload.close()
+    return web.Response(status=202, headers=_session_headers(repo.name, upload))
+
+
+async def put_upload(request: web.Request) -> web.Response:
+    repo = repository(request)
+    digest = query_digest(request)
+    if digest is None:
+        raise RegistryError("DIGEST_INVALID", "the digest query parameter is required")
+    upload = await repo.uploads.resume(request.match_info["uuid"])
+    try:
+        _check_chunk_start(request, repo.name, upload)
+    except RegistryError:
+        await upload.close()
+        raise
+    return _created(repo.name, await _finish(request, upload, digest, keep=True))
+
+
+async def upload_status(request: web.Request) -> web.Response:
+    repo = repository(request)
+    upload = await repo.uploads.resume(request.match_info["uuid"])
+    await upload.close()
+    return web.Response(status=204, headers=_session_headers(repo.name, upload))
+
+
+async def cancel_upload(request: web.Request) -> web.Response:
+    upload = await repository(request).uploads.resume(request.match_info["uuid"])
+    await upload.cancel()
+    return web.Response(status=204)

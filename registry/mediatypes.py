@@ -1,0 +1,148 @@
+"""Manifest media types and what a manifest's JSON says about the content it depends on.
+
+The registry stores the exact bytes a client pushed; this module only reads them to learn which
+blobs and child manifests must exist, and which subject (if any) the manifest refers to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RegistryError
+from .reference import Digest
+from .storage.protocols import Descriptor
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+OCI_EMPTY_JSON = "application/vnd.oci.empty.v1+json"
+
+IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParsedManifest:
+    """What the registry needs from a manifest; the bytes themselves stay untouched."""
+
+    media_type: str
+    blobs: tuple[Digest, ...] = ()
+    manifests: tuple[Digest, ...] = ()
+    subject: Digest | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def descriptor(self, digest: Digest, size: int) -> Descriptor:
+        """The descriptor a referrers index lists for this manifest."""
+        return Descriptor(self.media_type, digest, size, self.artifact_type, self.annotations or None)
+
+
+def _invalid(message: str, detail: Any = None) -> RegistryError:
+    return RegistryError("MANIFEST_INVALID", message, detail)
+
+
+def _descriptor_digest(entry: Any, where: str) -> Digest:
+    if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+        raise _invalid(f"{where}: descriptor without a digest")
+    try:
+        return Digest.parse(entry["digest"])
+    except RegistryError as err:
+        raise _invalid(f"{where}: {err.message}", {"digest": entry["digest"]}) from None
+
+
+def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise _invalid(f"{key} must be a list")
+    return value
+
+
+def _required_blobs(doc: dict[str, Any], media_type: str) -> tuple[Digest, ...]:
+    """Config and layers; foreign layers with `urls` live elsewhere and need not be here."""
+    config = doc.get("config")
+    if config is None:
+        raise _invalid("image manifest without a config")
+    digests = [_descriptor_digest(config, "config")]
+    for layer in _descriptors(doc, "layers"):
+        if isinstance(layer, dict) and layer.get("urls"):
+            continue
+        digests.append(_descriptor_digest(layer, "layers"))
+    return tuple(digests)
+
+
+def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
+    declared = doc.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise _invalid("mediaType must be a string")
+    given = (content_type or "").split(";")[0].strip() or None
+    if given in DOCKER_SCHEMA1 or declared in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
+        raise _invalid("Docker schema1 manifests are not supported; push schema2 or OCI instead")
+    if declared and given and given != declared:
+        raise _invalid("Content-Type does not match the manifest's mediaType",
+                       {"contentType": given, "mediaType": declared})
+    media_type = declared or given
+    if media_type is None:
+        media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+    if media_type not in MANIFEST_TYPES:
+        raise _invalid(f"unsupported manifest media type {media_type}", {"mediaType": media_type})
+    return media_type
+
+
+def _artifact_type(doc: dict[str, Any], media_type: str) -> str | None:
+    """The spec's rule for referrers: artifactType, else the config's media type."""
+    if isinstance(doc.get("artifactType"), str):
+        return str(doc["artifactType"])
+    config = doc.get("config")
+    if media_type in IMAGE_TYPES and isinstance(config, dict):
+        config_type = config.get("mediaType")
+        return config_type if isinstance(config_type, str) else None
+    return None
+
+
+def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _invalid(f"manifest is not valid JSON: {err}") from None
+    if not isinstance(doc, dict):
+        raise _invalid("manifest must be a JSON object")
+    media_type = _media_type(doc, content_type)
+    if doc.get("schemaVersion") != 2:
+        raise _invalid("schemaVersion must be 2")
+    if media_type in INDEX_TYPES:
+        blobs: tuple[Digest, ...] = ()
+        children = tuple(_descriptor_digest(m, "manifests") for m in _descriptors(doc, "manifests"))
+    else:
+        blobs, children = _required_blobs(doc, media_type), ()
+    subject = doc.get("subject")
+    annotations = doc.get("annotations")
+    return ParsedManifest(
+        media_type=media_type,
+        blobs=blobs,
+        manifests=children,
+        subject=_descriptor_digest(subject, "subject") if subject is not None else None,
+        artifact_type=_artifact_type(doc, media_type),
+        annotations=annotations if isinstance(annotations, dict) else {},
+    )
+
+
+def accepts(accept_header: str | None, media_type: str) -> bool:
+    """False only when the client named manifest types and this one is not among them.
+
+    Curl users send `Accept: application/json` or nothing at all; they get what is stored.
+    """
+    if not accept_header:
+        return True
+    offered = {part.split(";")[0].strip() for part in accept_header.split(",")}
+    if media_type in offered or "*/*" in offered or "application/*" in offered:
+        return True
+    return not (offered & MANIFEST_TYPES)

@@ -1,0 +1,66 @@
+"""HTTP byte ranges (RFC 9110 section 14) for blob GETs, including the multi-range form.
+
+Lazy-pulling snapshotters (stargz, nydus) read several spans of a layer in one request, so
+`bytes=a-b,c-d` must be answered as `multipart/byteranges`, not refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import RegistryError
+
+_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+MAX_RANGES = 256
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length - 1
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+def _span(spec: str, size: int) -> Span | None:
+    """One range spec; None when it lies wholly past the end (unsatisfiable)."""
+    match = _SPEC.fullmatch(spec)
+    if not match or match.group(1) == match.group(2) == "":
+        raise ValueError(spec)
+    first, last = match.group(1), match.group(2)
+    if first == "":
+        suffix = int(last)
+        return Span(max(size - suffix, 0), min(suffix, size)) if suffix > 0 and size > 0 else None
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        raise ValueError(spec)
+    return Span(start, end - start + 1) if start < size else None
+
+
+def parse_ranges(header: str | None, size: int) -> list[Span] | None:
+    """The satisfiable spans of a Range header; None means serve the whole blob.
+
+    A header we cannot parse is ignored, as RFC 9110 allows; one whose every span lies past
+    the end is answered 416 with the size, so the client can retry correctly.
+    """
+    if not header:
+        return None
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not specs:
+        return None
+    try:
+        spans = [_span(spec, size) for spec in specs.split(",")[:MAX_RANGES]]
+    except ValueError:
+        return None
+    found = [span for span in spans if span is not None]
+    if not found:
+        raise RegistryError("RANGE_INVALID", "range not satisfiable", {"size": size},
+                            headers={"Content-Range": f"bytes */{size}"})
+    return found

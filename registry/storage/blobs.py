@@ -1,0 +1,136 @@
+"""Blobs: one content store shared by every repository, and per-repository links into it.
+
+A layer pushed to ten repositories is stored once; each repository holds a small link that
+says it may serve it. Content is written before any link to it, so a link never dangles after
+a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable
+
+from ..errors import RegistryError
+from ..reference import Digest
+from . import paths
+from .driver.base import Driver, PathNotFound
+from .protocols import Descriptor, Repository
+
+OCTET_STREAM = "application/octet-stream"
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass
+class LocalBlob:
+    """A blob in the content store: served from `path` with sendfile."""
+
+    size: int
+    path: str
+
+    async def chunks(self, offset: int = 0) -> AsyncIterator[bytes]:
+        """For consumers that cannot sendfile (export, the mirror's fan-out)."""
+        loop = asyncio.get_running_loop()
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            while chunk := await loop.run_in_executor(None, handle.read, READ_CHUNK):
+                yield chunk
+
+
+class ContentStore:
+    """Bytes by digest. Knows nothing of repositories."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    async def size(self, digest: Digest) -> int:
+        return (await self.driver.stat(paths.blob_data(digest))).size
+
+    async def exists(self, digest: Digest) -> bool:
+        return await self.driver.exists(paths.blob_data(digest))
+
+    async def read(self, digest: Digest) -> bytes:
+        return await self.driver.read(paths.blob_data(digest))
+
+    async def put(self, digest: Digest, data: bytes) -> None:
+        """Content is immutable: a second writer of the same digest has nothing to add."""
+        if not await self.exists(digest):
+            await self.driver.write(paths.blob_data(digest), data)
+
+    async def ingest(self, source: str, digest: Digest) -> None:
+        """Publish a finished, verified upload file under its digest."""
+        await self.driver.move(source, paths.blob_data(digest))
+
+    def local_path(self, digest: Digest) -> str | None:
+        return self.driver.local_path(paths.blob_data(digest))
+
+
+class Links:
+    """Descriptor files that say which content a repository may serve."""
+
+    def __init__(self, driver: Driver, path_of: Callable[[Digest], str], unknown: str) -> None:
+        self.driver = driver
+        self.path_of = path_of
+        self.unknown = unknown
+
+    async def get(self, digest: Digest) -> Descriptor:
+        try:
+            raw = await self.driver.read(self.path_of(digest))
+        except PathNotFound:
+            raise RegistryError(self.unknown, detail={"digest": str(digest)}) from None
+        return Descriptor.from_json(json.loads(raw))
+
+    async def exists(self, digest: Digest) -> bool:
+        return await self.driver.exists(self.path_of(digest))
+
+    async def put(self, descriptor: Descriptor) -> None:
+        await self.driver.write(self.path_of(descriptor.digest), json.dumps(descriptor.to_json()).encode())
+
+    async def delete(self, digest: Digest) -> None:
+        if not await self.exists(digest):
+            raise RegistryError(self.unknown, detail={"digest": str(digest)})
+        await self.driver.delete(self.path_of(digest))
+
+
+class LinkedBlobStore:
+    """The blobs of one repository."""
+
+    def __init__(self, content: ContentStore, name: str, manifest_links: Links) -> None:
+        self.content = content
+        self.links = Links(content.driver, lambda d: paths.layer_link(name, d), "BLOB_UNKNOWN")
+        self.manifest_links = manifest_links
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        """Manifests are blobs too: containerd fetches them through /blobs/ when it must."""
+        try:
+            return await self.links.get(digest)
+        except RegistryError:
+            if await self.manifest_links.exists(digest):
+                return await self.manifest_links.get(digest)
+            raise
+
+    async def open(self, digest: Digest) -> LocalBlob:
+        descriptor = await self.stat(digest)
+        path = self.content.local_path(digest)
+        if path is None or not await self.content.exists(digest):
+            raise RegistryError("BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)})
+        return LocalBlob(descriptor.size, path)
+
+    async def link(self, digest: Digest, size: int) -> Descriptor:
+        descriptor = Descriptor(OCTET_STREAM, digest, size)
+        await self.links.put(descriptor)
+        return descriptor
+
+    async def delete(self, digest: Digest) -> None:
+        await self.links.delete(digest)
+
+    async def mount(self, digest: Digest, source: Repository) -> Descriptor | None:
+        """Link a blob another repository already has; None when it cannot be mounted."""
+        try:
+            found = await source.blobs.stat(digest)
+        except RegistryError:
+            return None
+        if not await self.content.exists(digest):
+            return None
+        return await self.link(digest, found.size)

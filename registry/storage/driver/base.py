@@ -1,0 +1,73 @@
+"""The storage driver: paths and bytes, nothing about digests or manifests.
+
+Every path is relative to the driver's root and was built by `storage.paths`. Writes are atomic:
+readers see either the old file or the whole new one, never a part.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class PathNotFound(Exception):
+    """The path does not exist; stores turn this into the right OCI error."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    size: int
+    mtime: float
+
+
+class FileWriter(abc.ABC):
+    """An append-only file whose bytes only become visible elsewhere through `Driver.move`."""
+
+    size: int
+
+    @abc.abstractmethod
+    async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
+        """Append; `hasher` is fed in the same worker hop, so hashing never blocks the loop."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush to stable storage so that a later `move` publishes complete bytes."""
+
+
+class Driver(abc.ABC):
+    @abc.abstractmethod
+    async def read(self, path: str) -> bytes: ...
+
+    @abc.abstractmethod
+    async def write(self, path: str, data: bytes) -> None:
+        """Replace the file atomically: temporary file, fsync, rename."""
+
+    @abc.abstractmethod
+    async def stat(self, path: str) -> FileInfo: ...
+
+    @abc.abstractmethod
+    async def exists(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list(self, path: str) -> list[str]:
+        """Names directly below a folder; empty when the folder does not exist."""
+
+    @abc.abstractmethod
+    async def delete(self, path: str) -> None:
+        """Remove a file or a whole folder; missing paths are not an error."""
+
+    @abc.abstractmethod
+    async def move(self, source: str, destination: str) -> None:
+        """Publish a finished file atomically under a new path."""
+
+    @abc.abstractmethod
+    async def append(self, path: str) -> FileWriter: ...
+
+    @abc.abstractmethod
+    def local_path(self, path: str) -> str | None:
+        """A path the OS can open (for sendfile), or None for remote storage."""

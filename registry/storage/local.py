@@ -1,0 +1,58 @@
+"""Repositories kept on this machine's storage, and the catalog of their names."""
+
+from __future__ import annotations
+
+from ..reference import Digest
+from . import paths
+from .blobs import ContentStore, Links, LinkedBlobStore
+from .driver.base import Driver
+from .manifests import LocalManifestStore
+from .referrers import LocalReferrerIndex
+from .tags import LocalTagStore
+from .uploads import LocalUploadStore, RunningHashes
+
+
+class LocalRepository:
+    def __init__(self, content: ContentStore, name: str, hashes: RunningHashes) -> None:
+        driver = content.driver
+        self.name = name
+        self.driver = driver
+        manifest_links = Links(driver, lambda d: paths.manifest_link(name, d), "MANIFEST_UNKNOWN")
+        self.blobs = LinkedBlobStore(content, name, manifest_links)
+        self.uploads = LocalUploadStore(content, name, self.blobs, hashes)
+        self.tags = LocalTagStore(driver, name)
+        self.referrers = LocalReferrerIndex(driver, name, manifest_links)
+        self.manifests = LocalManifestStore(content, manifest_links, self.blobs, self.tags, self.referrers)
+
+    async def exists(self) -> bool:
+        return await self.driver.exists(paths.repository(self.name))
+
+
+class LocalRegistry:
+    """Hands out repositories by (validated) name; the one object the app wires up."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.content = ContentStore(driver)
+        self.hashes = RunningHashes()
+
+    def repository(self, name: str, ns: str | None = None) -> LocalRepository:
+        """`ns` names the registry a client meant; pushed content is served whatever it says."""
+        return LocalRepository(self.content, name, self.hashes)
+
+    async def catalog(self) -> list[str]:
+        """Every repository name, sorted; a folder is a repository when it holds `_` folders."""
+        names: list[str] = []
+        await self._walk(paths.REPOSITORIES, "", names)
+        return sorted(names)
+
+    async def _walk(self, folder: str, prefix: str, names: list[str]) -> None:
+        entries = await self.driver.list(folder)
+        if any(entry.startswith(paths.RESERVED_PREFIX) for entry in entries) and prefix:
+            names.append(prefix.rstrip("/"))
+        for entry in entries:
+            if not entry.startswith((paths.RESERVED_PREFIX, ".")):
+                await self._walk(f"{folder}/{entry}", f"{prefix}{entry}/", names)
+
+    async def blob_exists(self, digest: Digest) -> bool:
+        return await self.content.exists(digest)

@@ -1,0 +1,75 @@
+"""Manifests of one repository: exact bytes in the content store, a link, referrer entries.
+
+A PUT is accepted only when everything the manifest depends on is already in the repository
+(the `subject` excepted, as the spec requires), so a pulled image is always complete.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import RegistryError
+from ..mediatypes import ParsedManifest, parse_manifest
+from ..reference import Digest
+from .blobs import ContentStore, Links, LinkedBlobStore
+from .driver.base import PathNotFound
+from .protocols import Descriptor
+from .referrers import LocalReferrerIndex
+from .tags import LocalTagStore
+
+log = logging.getLogger("ocireg")
+
+
+class LocalManifestStore:
+    def __init__(self, content: ContentStore, links: Links, blobs: LinkedBlobStore,
+                 tags: LocalTagStore, referrers: LocalReferrerIndex) -> None:
+        self.content = content
+        self.links = links
+        self.blobs = blobs
+        self.tags = tags
+        self.referrers = referrers
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        return await self.links.get(digest)
+
+    async def get(self, digest: Digest) -> tuple[Descriptor, bytes]:
+        descriptor = await self.links.get(digest)
+        try:
+            return descriptor, await self.content.read(digest)
+        except PathNotFound:
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest content is missing",
+                                {"digest": str(digest)}) from None
+
+    async def put(self, body: bytes, content_type: str | None,
+                  digest: Digest) -> tuple[Descriptor, Digest | None]:
+        """Store and link; returns the descriptor and the subject the manifest refers to."""
+        parsed = parse_manifest(body, content_type)
+        await self._check_references(parsed)
+        descriptor = parsed.descriptor(digest, len(body))
+        await self.content.put(digest, body)
+        if parsed.subject is not None:
+            await self.referrers.add(parsed.subject, descriptor)
+        await self.links.put(Descriptor(parsed.media_type, digest, len(body)))
+        return descriptor, parsed.subject
+
+    async def _check_references(self, parsed: ParsedManifest) -> None:
+        for blob in parsed.blobs:
+            if not await self.blobs.links.exists(blob) and not await self.links.exists(blob):
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {blob} is not in this repository",
+                                    {"digest": str(blob)})
+        for child in parsed.manifests:
+            if not await self.links.exists(child):
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child} is not in this repository",
+                                    {"digest": str(child)})
+
+    async def delete(self, digest: Digest) -> None:
+        descriptor, body = await self.get(digest)
+        await self.links.delete(digest)
+        await self.tags.untag(digest)
+        try:
+            subject = parse_manifest(body, descriptor.media_type).subject
+        except RegistryError:
+            log.warning("deleted manifest %s could not be parsed for its subject", digest)
+            return
+        if subject is not None:
+            await self.referrers.remove(subject, digest)
