@@ -30,13 +30,13 @@ def _check_acceptable(request: web.Request, descriptor: Descriptor) -> None:
                             "Accept header does not allow", {"mediaType": descriptor.media_type})
 
 
-async def get_manifest(request: web.Request) -> web.Response:
+async def get_manifest(request: web.Request) -> web.StreamResponse:
     repo = repository(request)
     digest = await _resolve(repo, request.match_info["reference"])
     if request.method == "HEAD":
         descriptor = await repo.manifests.stat(digest)
         _check_acceptable(request, descriptor)
-        response = web.Response(status=200, headers=_headers(descriptor))
+        response = web.StreamResponse(status=200, headers=_headers(descriptor))
         response.content_length = descriptor.size
         return response
     descriptor, body = await repo.manifests.get(digest)

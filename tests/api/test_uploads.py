@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from .oci import error_code, push_blob, sha256
+
+DATA = os.urandom(300_000)
+
+
+async def _start(client: TestClient, name: str = "app", query: str = "") -> str:
+    resp = await client.post(f"/v2/{name}/blobs/uploads/{query}")
+    assert resp.status == 202, await resp.text()
+    assert resp.headers["Range"] == "0-0"
+    assert resp.headers["Docker-Upload-UUID"] in resp.headers["Location"]
+    return resp.headers["Location"]
+
+
+async def test_post_then_put(client: TestClient) -> None:
+    location = await _start(client)
+    resp = await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)
+    assert resp.status == 201
+    assert resp.headers["Location"] == f"/v2/app/blobs/{sha256(DATA)}"
+    assert resp.headers["Docker-Content-Digest"] == sha256(DATA)
+    assert await (await client.get(resp.headers["Location"])).read() == DATA
+
+
+async def test_chunked_upload_with_status_and_ranges(client: TestClient) -> None:
+    location = await _start(client)
+    offset = 0
+    for chunk in (DATA[:100_000], DATA[100_000:250_000], DATA[250_000:]):
+        end = offset + len(chunk) - 1
+        resp = await client.patch(location, data=chunk, headers={
+            "Content-Range": f"{offset}-{end}", "Content-Type": "application/octet-stream"})
+        assert resp.status == 202, await resp.text()
+        assert resp.headers["Range"] == f"0-{end}"
+        location = resp.headers["Location"]
+        offset = end + 1
+    status = await client.get(location)
+    assert status.status == 204
+    assert status.headers["Range"] == f"0-{len(DATA) - 1}"
+    done = await client.put(f"{location}?digest={sha256(DATA)}")
+    assert done.status == 201
+    assert await (await client.get(f"/v2/app/blobs/{sha256(DATA)}")).read() == DATA
+
+
+async def test_streamed_patch_without_content_range(client: TestClient) -> None:
+    location = await _start(client)
+    resp = await client.patch(location, data=DATA)
+    assert resp.status == 202
+    done = await client.put(f"{location}?digest={sha256(DATA)}")
+    assert done.status == 201
+
+
+async def test_out_of_order_chunk_is_416(client: TestClient) -> None:
+    location = await _start(client)
+    await client.patch(location, data=DATA[:1000], headers={"Content-Range": "0-999"})
+    resp = await client.patch(location, data=DATA[2000:3000], headers={"Content-Range": "2000-2999"})
+    assert resp.status == 416
+    assert await error_code(resp) == "RANGE_INVALID"
+    assert resp.headers["Range"] == "0-999"
+    again = await client.patch(location, data=DATA[1000:2000], headers={"Content-Range": "1000-1999"})
+    assert again.status == 202
+
+
+async def test_wrong_digest_stores_nothing(client: TestClient, data_dir: Path) -> None:
+    location = await _start(client)
+    wrong = sha256(b"something else")
+    resp = await client.put(f"{location}?digest={wrong}", data=DATA)
+    assert resp.status == 400 and await error_code(resp) == "DIGEST_INVALID"
+    assert (await client.get(f"/v2/app/blobs/{wrong}")).status == 404
+    assert (await client.get(f"/v2/app/blobs/{sha256(DATA)}")).status == 404
+    assert not any(files for _, _, files in os.walk(data_dir / "blobs"))
+    assert os.listdir(data_dir / "uploads") == []
+    monolithic = await client.post(f"/v2/app/blobs/uploads/?digest={wrong}", data=DATA)
+    assert monolithic.status == 400 and await error_code(monolithic) == "DIGEST_INVALID"
+
+
+async def test_put_without_digest_is_refused(client: TestClient) -> None:
+    location = await _start(client)
+    resp = await client.put(location, data=DATA)
+    assert resp.status == 400 and await error_code(resp) == "DIGEST_INVALID"
+
+
+async def test_cancel_and_unknown_sessions(client: TestClient) -> None:
+    location = await _start(client)
+    assert (await client.delete(location)).status == 204
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        resp = await client.request(method, f"{location}?digest={sha256(DATA)}")
+        assert resp.status == 404, method
+        assert await error_code(resp) == "BLOB_UPLOAD_UNKNOWN"
+    bogus = await client.get("/v2/app/blobs/uploads/../../etc")
+    assert bogus.status == 404
+    garbage = await client.get("/v2/app/blobs/uploads/not-a-uuid")
+    assert await error_code(garbage) == "BLOB_UPLOAD_UNKNOWN"
+
+
+async def test_session_belongs_to_its_repository(client: TestClient) -> None:
+    location = await _start(client, "one")
+    other = location.replace("/v2/one/", "/v2/two/")
+    resp = await client.get(other)
+    assert resp.status == 404 and await error_code(resp) == "BLOB_UPLOAD_UNKNOWN"
+
+
+async def test_cross_repository_mount(client: TestClient) -> None:
+    digest = await push_blob(client, "source/repo", DATA)
+    resp = await client.post(f"/v2/target/blobs/uploads/?mount={digest}&from=source/repo")
+    assert resp.status == 201
+    assert resp.headers["Location"] == f"/v2/target/blobs/{digest}"
+    assert resp.headers["Docker-Content-Digest"] == digest
+    assert await (await client.get(f"/v2/target/blobs/{digest}")).read() == DATA
+
+
+async def test_mount_of_unknown_blob_opens_a_session(client: TestClient) -> None:
+    missing = sha256(b"missing")
+    await _start(client, "target", f"?mount={missing}&from=source")
+    await _start(client, "target", f"?mount={missing}")
+
+
+async def test_sha512_session(client: TestClient) -> None:
+    location = await _start(client, query="?digest-algorithm=sha512")
+    await client.patch(location, data=DATA)
+    digest = "sha512:" + hashlib.sha512(DATA).hexdigest()
+    resp = await client.put(f"{location}?digest={digest}")
+    assert resp.status == 201
+    assert resp.headers["Docker-Content-Digest"] == digest
+
+
+async def test_unsupported_algorithm(client: TestClient) -> None:
+    resp = await client.post("/v2/app/blobs/uploads/?digest-algorithm=md5")
+    assert resp.status == 400
+
+
+async def test_upload_survives_restart_and_is_rehashed(aiohttp_client, app: web.Application) -> None:  # type: ignore[no-untyped-def]
+    from registry.app import create_app
+    from registry.keys import CONFIG
+
+    first = await aiohttp_client(app)
+    location = await _start(first)
+    await first.patch(location, data=DATA[:200_000])
+    await first.close()
+    second = await aiohttp_client(create_app(app[CONFIG]))
+    resp = await second.patch(location, data=DATA[200_000:], headers={"Content-Range": f"200000-{len(DATA) - 1}"})
+    assert resp.status == 202
+    done = await second.put(f"{location}?digest={sha256(DATA)}")
+    assert done.status == 201, await done.text()
+    assert await (await second.get(f"/v2/app/blobs/{sha256(DATA)}")).read() == DATA
