@@ -14,6 +14,7 @@ from .mediatypes import MAX_MANIFEST_BYTES
 from .routes import add_routes
 from .storage.driver.filesystem import FilesystemDriver
 from .storage.local import LocalRegistry
+from .storage.protocols import Registry
 
 
 async def _api_version(request: web.Request, response: web.StreamResponse) -> None:
@@ -23,7 +24,8 @@ async def _api_version(request: web.Request, response: web.StreamResponse) -> No
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_MANIFEST_BYTES + 1)
     app[CONFIG] = config
-    app[REGISTRY] = LocalRegistry(FilesystemDriver(config.storage.root))
+    registry: Registry = LocalRegistry(FilesystemDriver(config.storage.root))
+    app[REGISTRY] = registry
     app.on_response_prepare.append(_api_version)
     add_routes(app)
     return app

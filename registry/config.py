@@ -103,9 +103,10 @@ def _from_env(env: Mapping[str, str]) -> Layer:
             continue
         rest = var[len(ENV_PREFIX):].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
-        if section is None:
+        key = rest[len(section) + 1:] if section else ""
+        if section is None or key not in _field_types(sections[section]):
             raise ConfigError(f"environment: unknown variable {var}")
-        layer.setdefault(section, {})[rest[len(section) + 1:]] = value
+        layer.setdefault(section, {})[key] = value
     return _check(layer, "environment")
 
 

@@ -90,8 +90,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "UNSUPPORTED")
-        err = RegistryError(code, exc.reason, status=exc.status)
-        return err.response(request.method)
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return RegistryError(code, exc.reason, status=exc.status, headers=headers).response(request.method)
     except ConnectionResetError:
         raise
     except Exception as exc:

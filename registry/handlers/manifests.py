@@ -25,7 +25,8 @@ def _headers(descriptor: Descriptor) -> dict[str, str]:
 
 
 def _check_acceptable(request: web.Request, descriptor: Descriptor) -> None:
-    if not accepts(request.headers.get("Accept"), descriptor.media_type):
+    accept = ", ".join(request.headers.getall("Accept", []))  # clients send one header per type
+    if not accepts(accept, descriptor.media_type):
         raise RegistryError("MANIFEST_UNKNOWN", f"manifest is a {descriptor.media_type}, which the "
                             "Accept header does not allow", {"mediaType": descriptor.media_type})
 

@@ -37,8 +37,10 @@ class Descriptor:
 class BlobContent(Protocol):
     """Bytes of a blob: a local file (served with sendfile) or a stream still arriving."""
 
-    size: int
-    path: str | None
+    @property
+    def size(self) -> int: ...
+    @property
+    def path(self) -> str | None: ...
 
     def chunks(self, offset: int = 0) -> AsyncIterator[bytes]: ...
 
@@ -51,8 +53,10 @@ class BlobStore(Protocol):
 
 
 class UploadWriter(Protocol):
-    id: str
-    offset: int
+    @property
+    def id(self) -> str: ...
+    @property
+    def offset(self) -> int: ...
 
     async def write(self, chunk: bytes) -> None: ...
     async def commit(self, digest: Digest) -> Descriptor: ...
@@ -85,12 +89,18 @@ class ReferrerIndex(Protocol):
 
 
 class Repository(Protocol):
-    name: str
-    blobs: BlobStore
-    uploads: UploadStore
-    manifests: ManifestStore
-    tags: TagStore
-    referrers: ReferrerIndex
+    @property
+    def name(self) -> str: ...
+    @property
+    def blobs(self) -> BlobStore: ...
+    @property
+    def uploads(self) -> UploadStore: ...
+    @property
+    def manifests(self) -> ManifestStore: ...
+    @property
+    def tags(self) -> TagStore: ...
+    @property
+    def referrers(self) -> ReferrerIndex: ...
 
     async def exists(self) -> bool: ...
 

@@ -156,6 +156,8 @@ async def test_accept_negotiation(client: TestClient) -> None:
     assert refused.status == 404 and await error_code(refused) == "MANIFEST_UNKNOWN"
     for accept in (f"{DOCKER_MANIFEST}, {OCI_MANIFEST};q=0.5", "*/*", "application/json"):
         assert (await client.get("/v2/app/manifests/v1", headers={"Accept": accept})).status == 200, accept
+    one_header_per_type = [("Accept", DOCKER_MANIFEST), ("Accept", OCI_MANIFEST)]  # as skopeo sends them
+    assert (await client.get("/v2/app/manifests/v1", headers=one_header_per_type)).status == 200
 
 
 async def test_delete_by_digest_removes_its_tags(client: TestClient) -> None:

@@ -2,14 +2,18 @@
 
 That is how clusters use a local mirror: containerd keeps the image name `docker.io/team/app/api`
 and sends every request to the mirror with `?ns=docker.io`; the registry must serve what was
-pushed under `team/app/api` whatever the ns. `ctr --http-dump` prints each request containerd
-sends, so the test sees the ns parameter on the wire, and which blobs the platform selected.
+pushed under `team/app/api` whatever the ns. Two witnesses:
+- `ctr --http-dump` prints the requests containerd sends: each carries `ns=docker.io`. (Its
+  dump of concurrent fetches can interleave, so it is not used to count requests.)
+- the registry's access log shows what it answered: every ns request 200, the index and the
+  chosen platform's manifest, config and layer fetched, nothing of the other platform.
 The pull also unpacks the layer, which checks the layer against the config's diff_ids.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,14 +22,39 @@ import pytest
 from tests.helpers.client import RegistryClient
 from tests.helpers.containerd import Containerd, write_hosts_toml
 from tests.helpers.images import AMD64, ARM64, DOCKER, OCI, Flavour, build_image
-from tests.helpers.registries import RegistryEndpoint
+from tests.helpers.registries import AccessLogEntry, RegistryEndpoint
 
 _REQUEST_LINE = re.compile(r"\b(GET|HEAD) (/v2/[^\s\"]+) HTTP/1\.1")
 
 
-def dumped_requests(dump: str) -> list[tuple[str, str]]:
-    """(method, path with query) of each request in `ctr --http-dump` output."""
-    return _REQUEST_LINE.findall(dump)
+def dumped_targets(dump: str) -> list[str]:
+    """The path and query of each request found in `ctr --http-dump` output."""
+    return [target for _, target in _REQUEST_LINE.findall(dump)]
+
+
+def has_docker_ns(target: str) -> bool:
+    return parse_qs(urlsplit(target).query).get("ns") == ["docker.io"]
+
+
+def last_segment(target: str) -> str:
+    """The digest or tag a manifest or blob request names."""
+    return urlsplit(target).path.rsplit("/", 1)[1]
+
+
+def mirror_requests(
+    registry: RegistryEndpoint, expected: set[str], timeout: float = 3.0
+) -> list[AccessLogEntry]:
+    """The logged requests that carry ns=docker.io (only containerd sends it).
+
+    Waits up to `timeout` for entries naming every digest in `expected`: a log line may land a
+    moment after its response.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = [e for e in registry.access_log() if has_docker_ns(e.target)]
+        if expected <= {last_segment(e.target) for e in entries} or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -34,8 +63,12 @@ def dumped_requests(dump: str) -> list[tuple[str, str]]:
     ids=["oci-index-arm64", "docker-list-amd64"],
 )
 def test_containerd_pulls_one_platform_through_the_mirror(
-    registry: RegistryEndpoint, containerd: Containerd, tmp_path: Path,
-    flavour: Flavour, repo: str, platform: str,
+    registry: RegistryEndpoint,
+    containerd: Containerd,
+    tmp_path: Path,
+    flavour: Flavour,
+    repo: str,
+    platform: str,
 ) -> None:
     image = build_image(flavour)
     RegistryClient(registry.url).push_image(repo, image, "v1")
@@ -45,23 +78,24 @@ def test_containerd_pulls_one_platform_through_the_mirror(
     pulled = containerd.ctr(
         "images", "pull", "--http-dump", "--hosts-dir", str(hosts_dir),
         "--platform", platform, f"docker.io/{repo}:v1",
-    )
+    )  # fmt: skip
 
-    requests = dumped_requests(pulled.stderr)
-    assert requests, f"ctr dumped no request:\n{pulled.stderr}"
-    for method, target in requests:
-        url = urlsplit(target)
-        assert url.path.startswith(f"/v2/{repo}/"), target
-        assert parse_qs(url.query).get("ns") == ["docker.io"], f"{method} {target} lacks ns=docker.io"
-
+    sent = dumped_targets(pulled.stderr)
+    assert sent, f"ctr dumped no request:\n{pulled.stderr}"
+    assert all(has_docker_ns(t) for t in sent), sent
     wanted, other = image.child(platform), image.child(AMD64 if platform == ARM64 else ARM64)
-    fetched = {urlsplit(target).path.rsplit("/", 1)[1] for _, target in requests}
-    assert {image.digest, wanted.digest, wanted.config.digest, wanted.layers[0].digest} <= fetched
+    expected = {image.digest, wanted.digest, wanted.config.digest, wanted.layers[0].digest}
+    served = mirror_requests(registry, expected)
+    assert all(e.status == 200 and e.target.startswith(f"/v2/{repo}/") for e in served), served
+    fetched = {last_segment(e.target) for e in served}
+    assert expected <= fetched, served
     assert not {other.digest, other.config.digest} & fetched, "fetched the other platform"
     assert f"unpacking {platform}" in pulled.stdout, pulled.stdout
 
     listed = containerd.ctr("images", "ls").stdout
-    assert any(line.split()[:1] == [f"docker.io/{repo}:v1"] and image.digest in line
-               for line in listed.splitlines()), listed
+    assert any(
+        line.split()[:1] == [f"docker.io/{repo}:v1"] and image.digest in line
+        for line in listed.splitlines()
+    ), listed
     assert containerd.content(image.digest) == image.index.data
     assert containerd.content(wanted.digest) == wanted.manifest.data

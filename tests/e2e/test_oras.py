@@ -16,12 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import oras.client
-import oras.oci
+import oras.client  # type: ignore[import-untyped]
+import oras.oci  # type: ignore[import-untyped]
 import pytest
 
 from tests.helpers.client import RegistryClient, describe
-from tests.helpers.images import AMD64, ARM64, OCI, OCI_INDEX, OCI_MANIFEST, Blob, MultiArchImage, build_image
+from tests.helpers.images import (
+    AMD64,
+    ARM64,
+    OCI,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Blob,
+    MultiArchImage,
+    build_image,
+)
 from tests.helpers.registries import RegistryEndpoint
 
 REPO = "team/app/api"
@@ -71,7 +80,9 @@ def push_artifact(
         files=[f"{workdir / tag}.json:application/json"],
         manifest_config=f"{workdir / 'config.json'}:{artifact_type}",
         manifest_annotations=annotations,
-        subject=oras.oci.Subject(mediaType=subject.media_type, digest=subject.digest, size=subject.size),
+        subject=oras.oci.Subject(
+            mediaType=subject.media_type, digest=subject.digest, size=subject.size
+        ),
         disable_path_validation=True,
         quiet=True,
     )
@@ -98,7 +109,9 @@ def pushed(registry: RegistryEndpoint, tmp_path: Path) -> Pushed:
     )
 
 
-def referrers(registry: RegistryEndpoint, digest: str, artifact_type: str | None = None) -> dict[str, Any]:
+def referrers(
+    registry: RegistryEndpoint, digest: str, artifact_type: str | None = None
+) -> dict[str, Any]:
     """GET the referrers index, checking what every answer must have; returns the parsed body."""
     response = RegistryClient(registry.url).referrers(REPO, digest, artifact_type)
     assert response.status_code == 200, describe(response)
@@ -138,14 +151,18 @@ def test_referrers_filter_by_artifact_type(registry: RegistryEndpoint, pushed: P
 def test_referrers_of_an_index_and_of_a_manifest_without_any(
     registry: RegistryEndpoint, pushed: Pushed
 ) -> None:
-    """An index can be a subject; a subject without referrers (or unknown) lists nothing, not 404."""
+    """An index can be a subject; a subject without referrers (or unknown) lists none, not 404."""
     assert_describes(referrers(registry, pushed.image.digest)["manifests"], [pushed.index_sbom])
     assert referrers(registry, pushed.image.child(ARM64).digest)["manifests"] == []
     unknown = "sha256:" + hashlib.sha256(b"never pushed").hexdigest()
     assert referrers(registry, unknown)["manifests"] == []
 
 
-def test_oras_pulls_the_artifact_back(registry: RegistryEndpoint, pushed: Pushed, tmp_path: Path) -> None:
+def test_oras_pulls_the_artifact_back(
+    registry: RegistryEndpoint, pushed: Pushed, tmp_path: Path
+) -> None:
     """The artifact is an ordinary manifest too: oras pulls its file back by tag."""
-    files = oras_client(registry).pull(target=registry.ref(f"{REPO}:sbom"), outdir=str(tmp_path / "pulled"))
+    files = oras_client(registry).pull(
+        target=registry.ref(f"{REPO}:sbom"), outdir=str(tmp_path / "pulled")
+    )
     assert [Path(f).read_bytes() for f in files] == [pushed.sbom.payload]

@@ -35,7 +35,9 @@ def assert_served_exactly(skopeo: Skopeo, repo: str, image: MultiArchImage) -> N
     """The index by tag, and every child by digest, come back byte for byte."""
     assert skopeo.inspect_raw(f"docker://{repo}:v1") == image.index.data
     for child in image.children:
-        assert skopeo.inspect_raw(f"docker://{repo}@{child.digest}") == child.manifest.data, child.name
+        assert skopeo.inspect_raw(f"docker://{repo}@{child.digest}") == child.manifest.data, (
+            child.name
+        )
 
 
 def test_oci_index_round_trips_through_nested_repository(

@@ -11,9 +11,16 @@ from typing import Any
 
 import requests
 
-from tests.helpers.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Blob, MultiArchImage
+from tests.helpers.images import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Blob,
+    MultiArchImage,
+)
 
-MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
+MANIFEST_ACCEPT = f"{OCI_INDEX}, {OCI_MANIFEST}, {DOCKER_LIST}, {DOCKER_MANIFEST}"
 
 
 class RegistryClient:
@@ -39,7 +46,9 @@ class RegistryClient:
         location = started.headers["Location"]
         separator = "&" if "?" in location else "?"
         done = self.request(
-            "PUT", f"{location}{separator}digest={blob.digest}", data=blob.data,
+            "PUT",
+            f"{location}{separator}digest={blob.digest}",
+            data=blob.data,
             headers={"Content-Type": "application/octet-stream"},
         )
         _expect(done, 201)
@@ -47,13 +56,17 @@ class RegistryClient:
     def put_manifest(self, name: str, reference: str, manifest: Blob) -> requests.Response:
         """PUT the manifest's exact bytes with its media type; expects 201."""
         response = self.request(
-            "PUT", f"/v2/{name}/manifests/{reference}", data=manifest.data,
+            "PUT",
+            f"/v2/{name}/manifests/{reference}",
+            data=manifest.data,
             headers={"Content-Type": manifest.media_type},
         )
         _expect(response, 201)
         return response
 
-    def get_manifest(self, name: str, reference: str, accept: str = MANIFEST_ACCEPT) -> requests.Response:
+    def get_manifest(
+        self, name: str, reference: str, accept: str = MANIFEST_ACCEPT
+    ) -> requests.Response:
         return self.request("GET", f"/v2/{name}/manifests/{reference}", headers={"Accept": accept})
 
     def push_image(self, name: str, image: MultiArchImage, tag: str) -> None:
@@ -64,7 +77,9 @@ class RegistryClient:
             self.put_manifest(name, child.digest, child.manifest)
         self.put_manifest(name, tag, image.index)
 
-    def referrers(self, name: str, digest: str, artifact_type: str | None = None) -> requests.Response:
+    def referrers(
+        self, name: str, digest: str, artifact_type: str | None = None
+    ) -> requests.Response:
         params = {"artifactType": artifact_type} if artifact_type else None
         return self.request("GET", f"/v2/{name}/referrers/{digest}", params=params)
 
@@ -81,8 +96,12 @@ def describe(response: requests.Response, why: str = "") -> str:
     body = response.content[:2000].decode(errors="replace")
     return (
         f"{why}\n> {request.method} {request.url}\n"
-        + "".join(f"> {k}: {v}\n" for k, v in request.headers.items())
+        + "".join(f"> {k}: {_text(v)}\n" for k, v in request.headers.items())
         + f"< {response.status_code} {response.reason}\n"
         + "".join(f"< {k}: {v}\n" for k, v in response.headers.items())
         + f"<\n{body}"
     )
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -15,7 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers.procs import ManagedProcess, isolated_env, require_binary, run, wait_for_socket
+from tests.helpers.procs import (
+    ManagedProcess,
+    isolated_env,
+    require_binary,
+    run,
+    wait_for_socket,
+)
 
 NAMESPACE = "ocireg-e2e"
 
@@ -46,16 +52,32 @@ class Containerd:
 
     def content(self, digest: str) -> bytes:
         """The bytes containerd's content store holds for `digest` (`ctr content get`)."""
-        argv = [self.ctr_binary, "--address", str(self.socket), "--namespace", NAMESPACE,
-                "content", "get", digest]
-        result = subprocess.run(argv, capture_output=True, timeout=30, env=self.env,
-                                stdin=subprocess.DEVNULL)
+        argv = [
+            self.ctr_binary,
+            "--address",
+            str(self.socket),
+            "--namespace",
+            NAMESPACE,
+            "content",
+            "get",
+            digest,
+        ]
+        result = subprocess.run(
+            argv,
+            check=False,
+            capture_output=True,
+            timeout=30,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
         assert result.returncode == 0, f"{' '.join(argv)}: {result.stderr.decode(errors='replace')}"
         return result.stdout
 
 
 def write_hosts_toml(
-    hosts_dir: Path, registry_host: str, mirror_url: str,
+    hosts_dir: Path,
+    registry_host: str,
+    mirror_url: str,
     capabilities: Sequence[str] = ("pull", "resolve"),
 ) -> Path:
     """Write `<hosts_dir>/<registry_host>/hosts.toml` naming `mirror_url` as its mirror.
@@ -103,7 +125,9 @@ def containerd_daemon(workdir: Path, timeout: float = 15.0) -> Iterator[Containe
         )
         process.start()
         try:
-            process.wait_until(f"listening on {socket}", lambda: wait_for_socket(socket, 0.1), timeout)
+            process.wait_until(
+                f"listening on {socket}", lambda: wait_for_socket(socket, 0.1), timeout
+            )
             yield Containerd(socket, root, process, ctr_binary, env)
         finally:
             process.stop()

@@ -3,7 +3,7 @@
     from tests.helpers.fixtures import docker_registry, ocireg, registry  # noqa: F401
 
 `registry` is the registry under test: ocireg by default, CNCF Distribution when
-OCIREG_E2E_TARGET=distribution (a reference run that tells client quirks from server bugs).
+E2E_REGISTRY=distribution (a reference run that tells client quirks from server bugs).
 """
 
 from __future__ import annotations
@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.registries import DISTRIBUTION, OCIREG, RegistryEndpoint, docker_registry_server, ocireg_server
+from tests.helpers.registries import (
+    DISTRIBUTION,
+    OCIREG,
+    RegistryEndpoint,
+    docker_registry_server,
+    ocireg_server,
+)
 
-TARGET_ENV = "OCIREG_E2E_TARGET"
+TARGET_ENV = "E2E_REGISTRY"
 
 
 @pytest.fixture
@@ -35,12 +41,14 @@ def docker_registry(tmp_path: Path) -> Iterator[RegistryEndpoint]:
 
 @pytest.fixture
 def registry(request: pytest.FixtureRequest) -> RegistryEndpoint:
-    """The registry under test, chosen by OCIREG_E2E_TARGET (`ocireg`, the default, or `distribution`)."""
+    """The registry under test: E2E_REGISTRY is `ocireg` (the default) or `distribution`."""
     target = os.environ.get(TARGET_ENV, OCIREG)
     if target == OCIREG:
         endpoint: RegistryEndpoint = request.getfixturevalue("ocireg")
     elif target == DISTRIBUTION:
         endpoint = request.getfixturevalue("docker_registry")
     else:
-        pytest.fail(f"{TARGET_ENV}={target!r}: expected {OCIREG!r} or {DISTRIBUTION!r}", pytrace=False)
+        pytest.fail(
+            f"{TARGET_ENV}={target!r}: expected {OCIREG!r} or {DISTRIBUTION!r}", pytrace=False
+        )
     return endpoint

@@ -133,7 +133,9 @@ class MultiArchImage:
         return out
 
 
-def build_image(flavour: Flavour = OCI, *, seed: str = "ocireg", layer_size: int = 0) -> MultiArchImage:
+def build_image(
+    flavour: Flavour = OCI, *, seed: str = "ocireg", layer_size: int = 0
+) -> MultiArchImage:
     """Build the amd64 + arm64 + attestation image of a flavour.
 
     `seed` changes every digest (to get distinct images); `layer_size` adds an incompressible
@@ -224,7 +226,10 @@ def _attestation_image(subject: ChildImage, seed: str) -> ChildImage:
 
 
 def _manifest(
-    flavour: Flavour, config: Blob, layers: list[Blob], layer_annotations: dict[str, str] | None = None
+    flavour: Flavour,
+    config: Blob,
+    layers: list[Blob],
+    layer_annotations: dict[str, str] | None = None,
 ) -> Blob:
     extra = {"annotations": layer_annotations} if layer_annotations else {}
     body = {

@@ -103,7 +103,11 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 
@@ -155,7 +159,9 @@ class ManagedProcess:
 
 
 @contextmanager
-def running(process: ManagedProcess, ready_url: str, timeout: float = 15.0) -> Iterator[ManagedProcess]:
+def running(
+    process: ManagedProcess, ready_url: str, timeout: float = 15.0
+) -> Iterator[ManagedProcess]:
     """Start `process`, wait for `ready_url` to answer 200, stop it (and print its log) on exit."""
     process.start()
     try:
@@ -166,11 +172,22 @@ def running(process: ManagedProcess, ready_url: str, timeout: float = 15.0) -> I
         process.print_log()
 
 
-def run(argv: Sequence[str], *, timeout: float = 60.0, env: Mapping[str, str] | None = None,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a client command; on a non-zero exit fail with its command line and output."""
     result = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+        list(argv),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0:
@@ -189,10 +206,15 @@ def isolated_env(**overrides: str) -> dict[str, str]:
     """
     closed = f"http://{LOOPBACK}:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARS}
-    env.update({
-        "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
-        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-    })
+    env.update(
+        {
+            "HTTP_PROXY": closed,
+            "HTTPS_PROXY": closed,
+            "http_proxy": closed,
+            "https_proxy": closed,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
     env.update(overrides)
     return env
-

@@ -9,7 +9,6 @@ on exit.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.procs import LOOPBACK, ManagedProcess, free_port, require_binary, running
+from tests.helpers.procs import (
+    LOOPBACK,
+    ManagedProcess,
+    free_port,
+    isolated_env,
+    require_binary,
+    running,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,14 +80,27 @@ def parse_access_log(text: str) -> list[AccessLogEntry]:
 def ocireg_server(
     workdir: Path, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> Iterator[RegistryEndpoint]:
-    """Run `python -m registry serve` from this checkout, with its data under `workdir`."""
+    """Run `python -m registry serve` from this checkout, with its data under `workdir`.
+
+    The server's configuration comes from the arguments and `env` only: OCIREG_* variables of
+    the calling shell are dropped (the server rejects unknown ones, and a developer's settings
+    must not change a test), and proxies point at a closed port so nothing leaves loopback.
+    """
     port = free_port()
     data_dir = workdir / "ocireg-data"
     argv = [
-        sys.executable, "-m", "registry", "serve",
-        "--listen", f"{LOOPBACK}:{port}", "--data", str(data_dir), *extra_args,
+        sys.executable,
+        "-m",
+        "registry",
+        "serve",
+        "--listen",
+        f"{LOOPBACK}:{port}",
+        "--data",
+        str(data_dir),
+        *extra_args,
     ]
-    process_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    inherited = {k: v for k, v in isolated_env().items() if not k.startswith("OCIREG_")}
+    process_env = {**inherited, **(env or {}), "PYTHONUNBUFFERED": "1"}
     process = ManagedProcess(OCIREG, argv, workdir / "ocireg.log", cwd=REPO_ROOT, env=process_env)
     endpoint = RegistryEndpoint(OCIREG, port, data_dir, process)
     with running(process, f"{endpoint.url}/v2/"):

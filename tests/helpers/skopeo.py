@@ -28,18 +28,40 @@ class Skopeo:
 
     def inspect_raw(self, reference: str) -> bytes:
         """The manifest bytes exactly as the registry serves them (binary, no newline mangling)."""
-        argv = [self.binary, "--insecure-policy", "inspect", "--raw", "--tls-verify=false", reference]
-        result = subprocess.run(argv, capture_output=True, timeout=60, env=self.env,
-                                stdin=subprocess.DEVNULL)
+        argv = [
+            self.binary,
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            reference,
+        ]
+        result = subprocess.run(
+            argv,
+            check=False,
+            capture_output=True,
+            timeout=60,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
         if result.returncode != 0:
-            pytest.fail(f"{' '.join(argv)} failed:\n{result.stderr.decode(errors='replace')}",
-                        pytrace=False)
+            pytest.fail(
+                f"{' '.join(argv)} failed:\n{result.stderr.decode(errors='replace')}", pytrace=False
+            )
         return result.stdout
 
     def copy_all(self, source: str, destination: str, *flags: str) -> None:
         """`skopeo copy --all --preserve-digests`: any conversion becomes an error, not a diff."""
-        self("copy", "--all", "--preserve-digests", "--src-tls-verify=false",
-             "--dest-tls-verify=false", *flags, source, destination)
+        self(
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            *flags,
+            source,
+            destination,
+        )
 
     def list_tags(self, reference: str) -> list[str]:
         output = self("list-tags", "--tls-verify=false", reference).stdout

@@ -1,0 +1,66 @@
+"""The contract every storage driver keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+from registry.storage.driver.base import Driver, PathNotFound
+
+
+async def test_write_read_replace(driver: Driver) -> None:
+    await driver.write("a/b/c", b"one")
+    assert await driver.read("a/b/c") == b"one"
+    await driver.write("a/b/c", b"two")
+    assert await driver.read("a/b/c") == b"two"
+    assert (await driver.stat("a/b/c")).size == 3
+    assert await driver.list("a/b") == ["c"]
+
+
+async def test_missing_paths(driver: Driver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.read("nope")
+    with pytest.raises(PathNotFound):
+        await driver.stat("nope/deeper")
+    assert await driver.list("nope") == []
+    assert not await driver.exists("nope")
+    await driver.delete("nope")
+    with pytest.raises(PathNotFound):
+        await driver.move("nope", "there")
+
+
+async def test_delete_file_and_tree(driver: Driver) -> None:
+    await driver.write("t/x/1", b"1")
+    await driver.write("t/x/2", b"2")
+    await driver.delete("t/x/1")
+    assert await driver.list("t/x") == ["2"]
+    await driver.delete("t")
+    assert not await driver.exists("t/x/2")
+
+
+async def test_append_then_move_publishes_whole_file(driver: Driver) -> None:
+    writer = await driver.append("up/1/data")
+    hasher = hashlib.sha256()
+    for chunk in (b"a" * 1000, b"b" * 2000):
+        await writer.write(chunk, hasher)
+    await writer.close()
+    assert writer.size == 3000
+    assert hasher.hexdigest() == hashlib.sha256(b"a" * 1000 + b"b" * 2000).hexdigest()
+    reopened = await driver.append("up/1/data")
+    assert reopened.size == 3000
+    await reopened.close()
+    await driver.move("up/1/data", "blobs/x/data")
+    assert (await driver.stat("blobs/x/data")).size == 3000
+    assert not await driver.exists("up/1/data")
+
+
+async def test_concurrent_writers_leave_one_whole_value(driver: Driver) -> None:
+    values = [bytes([i]) * 100_000 for i in range(16)]
+    await asyncio.gather(*(driver.write("tag", value) for value in values))
+    assert await driver.read("tag") in values
+    local = driver.local_path("")
+    if local is not None:
+        assert [name for name in os.listdir(local) if name.startswith(".tmp")] == []
