@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A wanted=([skopeo]=skopeo [ctr]=containerd [containerd]=containerd [docker-registry]=docker-registry)
+declare -A wanted=([skopeo]=skopeo [ctr]=containerd [containerd]=containerd [docker-registry]=docker-registry
+                  [curl]=curl)
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
