@@ -1,10 +1,13 @@
-"""create_app(config): driver -> stores -> routes, with every response passing one error mapper."""
+"""create_app(config): driver -> stores -> mirror -> routes, every failure through one mapper."""
 
 from __future__ import annotations
 
 import logging
+from typing import AsyncIterator
 
 from aiohttp import web
+
+from mirror.registry import MirrorRegistry
 
 from .config import Config
 from .errors import error_middleware
@@ -16,17 +19,36 @@ from .storage.driver.filesystem import FilesystemDriver
 from .storage.local import LocalRegistry
 from .storage.protocols import Registry
 
+MIRROR = web.AppKey("mirror", MirrorRegistry)
 
-async def _api_version(request: web.Request, response: web.StreamResponse) -> None:
+
+async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The API version on every answer; `OCI-Namespace` when `ns` picked an upstream."""
     response.headers.update(API_VERSION_HEADER)
+    ns = request.query.get("ns")
+    mirror = request.app.get(MIRROR)
+    if mirror is not None and mirror.is_namespace(ns):
+        response.headers["OCI-Namespace"] = str(ns)
+
+
+async def _mirror_connections(app: web.Application) -> AsyncIterator[None]:
+    mirror = app[MIRROR]
+    await mirror.open()
+    yield
+    await mirror.close()
 
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_MANIFEST_BYTES + 1)
     app[CONFIG] = config
-    registry: Registry = LocalRegistry(FilesystemDriver(config.storage.root))
+    local = LocalRegistry(FilesystemDriver(config.storage.root))
+    registry: Registry = local
+    if config.mirror.upstreams:
+        mirror = MirrorRegistry(local, config.mirror)
+        app[MIRROR] = registry = mirror
+        app.cleanup_ctx.append(_mirror_connections)
     app[REGISTRY] = registry
-    app.on_response_prepare.append(_api_version)
+    app.on_response_prepare.append(_common_headers)
     add_routes(app)
     return app
 

@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:5000)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--offline", action="store_true", help="serve the mirror's cache only, never ask upstream")
     return parser
 
 
@@ -41,6 +42,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         flags.setdefault("server", {})["listen"] = args.listen
     if getattr(args, "data", None):
         flags.setdefault("storage", {})["root"] = args.data
+    if getattr(args, "offline", False):
+        flags.setdefault("mirror", {})["offline"] = True
     if getattr(args, "log_level", None):
         flags.setdefault("log", {})["level"] = args.log_level
     return flags

@@ -7,12 +7,17 @@ name instead of being ignored. The environment is a parameter so tests can injec
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 ENV_PREFIX = "OCIREG_"
 ENV_CONFIG_FILE = "OCIREG_CONFIG"
+Seconds = float
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
@@ -44,10 +49,44 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class UpstreamConfig:
+    """One registry the mirror pulls from; `name` is how clients address it (`docker.io`)."""
+
+    name: str = ""
+    url: str = ""
+    username: str = ""
+    password: str = ""
+    password_env: str = ""
+    tag_ttl: Seconds = 300.0
+    max_stale: Seconds = math.inf
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+PUBLIC_UPSTREAMS = tuple(UpstreamConfig(name, url) for name, url in (
+    ("docker.io", "https://registry-1.docker.io"),
+    ("ghcr.io", "https://ghcr.io"),
+    ("quay.io", "https://quay.io"),
+    ("registry.k8s.io", "https://registry.k8s.io"),
+    ("gcr.io", "https://gcr.io"),
+    ("mcr.microsoft.com", "https://mcr.microsoft.com"),
+    ("public.ecr.aws", "https://public.ecr.aws"),
+))
+
+
+@dataclass(frozen=True)
+class MirrorConfig:
+    default: str = ""
+    offline: bool = False
+    upstreams: tuple[UpstreamConfig, ...] = PUBLIC_UPSTREAMS
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
 
 
 Layer = dict[str, dict[str, Any]]
@@ -78,7 +117,28 @@ def _check(layer: Mapping[str, Any], origin: str) -> Layer:
     return checked
 
 
+def parse_duration(text: str) -> float:
+    """`"30s"`, `"5m"`, `"2h"`, `"7d"`, `"1h30m"`; `"unlimited"` is forever."""
+    if text.strip().lower() in ("unlimited", "inf", "never"):
+        return math.inf
+    parts = _DURATION.findall(text.replace(" ", ""))
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(text)
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
 def _coerce(value: Any, type_name: str, where: str) -> Any:
+    if type_name == "Seconds" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if type_name == "Seconds" and isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a duration like \"30s\", \"5m\", \"2h\", \"7d\", got {value!r}") from None
+    if type_name == "tuple[str, ...]" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if type_name == "tuple[UpstreamConfig, ...]" and isinstance(value, list):
+        return tuple(_upstream(entry, f"{where}[{i}]") for i, entry in enumerate(value))
     if type_name == "bool":
         if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             return value.lower() in ("1", "true", "yes", "on")
@@ -92,6 +152,20 @@ def _coerce(value: Any, type_name: str, where: str) -> Any:
     elif type_name == "str" and isinstance(value, str):
         return value
     raise ConfigError(f"{where}: expected {type_name}, got {value!r}")
+
+
+def _upstream(entry: Any, where: str) -> UpstreamConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a table")
+    types = _field_types(UpstreamConfig)
+    values = {}
+    for key, value in entry.items():
+        if key not in types:
+            raise ConfigError(f"{where}: unknown key {key}")
+        values[key] = _coerce(value, types[key], f"{where}.{key}")
+    if not values.get("name") or not values.get("url"):
+        raise ConfigError(f"{where}: needs a name and a url")
+    return UpstreamConfig(**values)
 
 
 def _from_env(env: Mapping[str, str]) -> Layer:
@@ -143,3 +217,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"server.listen: expected HOST:PORT, got {config.server.listen!r}") from None
     if not 0 <= port < 65536:
         raise ConfigError(f"server.listen: port {port} out of range")
+    names = [upstream.name for upstream in config.mirror.upstreams]
+    if len(set(names)) != len(names):
+        raise ConfigError("mirror.upstreams: names must be unique")
+    if config.mirror.default and config.mirror.default not in names:
+        raise ConfigError(f"mirror.default: {config.mirror.default!r} is not the name of an upstream")

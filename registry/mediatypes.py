@@ -135,6 +135,16 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     )
 
 
+def declared_media_type(body: bytes) -> str | None:
+    """The `mediaType` a manifest names for itself, if it is readable and names one."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    value = doc.get("mediaType") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def accepts(accept_header: str | None, media_type: str) -> bool:
     """False only when the client named manifest types and this one is not among them.
 

@@ -8,16 +8,19 @@ ranges go out as one `multipart/byteranges` body, each part by sendfile.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
-from typing import IO, Any
+from typing import IO
 
 from aiohttp import web
 
+from ..errors import RegistryError
 from ..ranges import Span, parse_ranges
 from ..reference import Digest
 from ..storage.protocols import BlobContent
 
+log = logging.getLogger("ocireg")
 FALLBACK_CHUNK = 256 * 1024
 CONTENT_TYPE = "application/octet-stream"
 
@@ -89,7 +92,14 @@ async def send_blob(request: web.Request, blob: BlobContent, digest: Digest,
     if blob.path is not None:
         await _send_file(request, response, blob.path, plan)
     else:
-        await _send_stream(response, blob, plan)
+        try:
+            await _send_stream(response, blob, plan)
+        except RegistryError as err:
+            # The status line is already out: the one honest signal left is a body cut short.
+            log.warning("stream of %s cut short: %s", digest, err.message)
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response
 
@@ -137,12 +147,7 @@ async def _send_stream(response: web.StreamResponse, blob: BlobContent, plan: _P
     for head, span in plan.parts:
         if head:
             await response.write(head)
-        remaining = span.length
-        async for chunk in blob.chunks(span.start):
-            piece: Any = chunk[:remaining]
-            await response.write(piece)
-            remaining -= len(piece)
-            if remaining <= 0:
-                break
+        async for chunk in blob.chunks(span.start, span.length):
+            await response.write(chunk)
     if plan.trailer:
         await response.write(plan.trailer)

@@ -29,12 +29,17 @@ class LocalBlob:
     size: int
     path: str
 
-    async def chunks(self, offset: int = 0) -> AsyncIterator[bytes]:
-        """For consumers that cannot sendfile (export, the mirror's fan-out)."""
+    async def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """For consumers that cannot sendfile (export, verify)."""
         loop = asyncio.get_running_loop()
+        remaining = self.size - offset if length is None else length
         with open(self.path, "rb") as handle:
             handle.seek(offset)
-            while chunk := await loop.run_in_executor(None, handle.read, READ_CHUNK):
+            while remaining > 0:
+                chunk = await loop.run_in_executor(None, handle.read, min(READ_CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
                 yield chunk
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import RegistryError
-from ..mediatypes import ParsedManifest, parse_manifest
+from ..mediatypes import MANIFEST_TYPES, ParsedManifest, declared_media_type, parse_manifest
 from ..reference import Digest
 from .blobs import ContentStore, Links, LinkedBlobStore
 from .driver.base import PathNotFound
@@ -49,8 +49,18 @@ class LocalManifestStore:
         await self.content.put(digest, body)
         if parsed.subject is not None:
             await self.referrers.add(parsed.subject, descriptor)
-        await self.links.put(Descriptor(parsed.media_type, digest, len(body)))
+        await self.store(body, parsed.media_type, digest)
         return descriptor, parsed.subject
+
+    async def store(self, body: bytes, media_type: str, digest: Digest) -> Descriptor:
+        """Keep bytes already verified against `digest` (the mirror's cache): what they refer
+        to is fetched when a client asks for it, so it is not required to be here."""
+        if media_type not in MANIFEST_TYPES:
+            media_type = declared_media_type(body) or media_type or "application/octet-stream"
+        await self.content.put(digest, body)
+        descriptor = Descriptor(media_type, digest, len(body))
+        await self.links.put(descriptor)
+        return descriptor
 
     async def _check_references(self, parsed: ParsedManifest) -> None:
         for blob in parsed.blobs:

@@ -23,6 +23,13 @@ class LocalTagStore:
     async def set(self, tag: str, digest: Digest) -> None:
         await self.driver.write(paths.tag(self.name, tag), str(digest).encode())
 
+    async def validated_at(self, tag: str) -> float | None:
+        """When the tag was last written or confirmed: its file's modification time."""
+        try:
+            return (await self.driver.stat(paths.tag(self.name, tag))).mtime
+        except PathNotFound:
+            return None
+
     async def delete(self, tag: str) -> None:
         if not await self.driver.exists(paths.tag(self.name, tag)):
             raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag})

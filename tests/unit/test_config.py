@@ -57,3 +57,27 @@ def test_unknown_environment_variable() -> None:
         load(env={"OCIREG_SERVER_LISTN": "x"})
     with pytest.raises(ConfigError, match="OCIREG_WHATEVER"):
         load(env={"OCIREG_WHATEVER": "x"})
+
+
+def test_mirror_upstreams_and_durations(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[mirror]\ndefault = "docker.io"\n\n[[mirror.upstreams]]\nname = "docker.io"\n'
+                    'url = "http://127.0.0.1:5402"\ntag_ttl = "0s"\nmax_stale = "1h30m"\ninclude = ["library/*"]\n')
+    mirror = load(str(path), env={}).mirror
+    assert mirror.default == "docker.io"
+    (upstream,) = mirror.upstreams
+    assert (upstream.tag_ttl, upstream.max_stale, upstream.include) == (0.0, 5400.0, ("library/*",))
+    assert load(env={}).mirror.upstreams[0].tag_ttl == 300.0
+
+
+@pytest.mark.parametrize("text, named", [
+    ('[[mirror.upstreams]]\nname = "a"\nurl = "http://x"\ntag_ttl = "soon"\n', "tag_ttl"),
+    ('[[mirror.upstreams]]\nname = "a"\nurl = "http://x"\nbogus = 1\n', "bogus"),
+    ('[[mirror.upstreams]]\nname = "a"\n', "needs a name and a url"),
+    ('[mirror]\ndefault = "nowhere"\n', "mirror.default"),
+])
+def test_bad_mirror_settings(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=named):
+        load(str(path), env={})

@@ -1,0 +1,1 @@
+"""The pull-through mirror: repositories of upstream registries, cached in the local store."""

@@ -1,0 +1,77 @@
+"""Blobs of a mirrored repository: pushed or cached content locally, else one streaming
+fetch from upstream that every concurrent reader follows."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from registry.errors import RegistryError
+from registry.reference import Digest
+from registry.storage import paths
+from registry.storage.blobs import LocalBlob
+from registry.storage.protocols import BlobContent, Descriptor, Repository
+
+from .context import Mirrored
+from .fill import BlobFill, FillContent
+
+
+class MirrorBlobStore:
+    def __init__(self, mirrored: Mirrored) -> None:
+        self.m = mirrored
+
+    async def _local(self, digest: Digest) -> Descriptor | None:
+        """Pushed content, then cached content, then bytes another repository already holds."""
+        for repo in filter(None, (self.m.local, self.m.cache)):
+            try:
+                return await repo.blobs.stat(digest)
+            except RegistryError:
+                continue
+        content = self.m.cache.blobs.content
+        if await content.exists(digest):
+            return await self.m.cache.blobs.link(digest, await content.size(digest))
+        return None
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        found = await self._local(digest)
+        if found is not None:
+            return found
+        if not await self.m.upstream_allowed():
+            raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
+        return Descriptor("application/octet-stream", digest, await self.m.upstream.blob_size(digest))
+
+    async def open(self, digest: Digest) -> BlobContent:
+        found = await self._local(digest)
+        if found is not None:
+            path = self.m.cache.blobs.content.local_path(digest)
+            assert path is not None
+            return LocalBlob(found.size, path)
+        if not await self.m.upstream_allowed():
+            raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
+        fill = await self.m.fills.get(digest, lambda: self._start_fill(digest))
+        return FillContent(fill, lambda offset, length: self.m.upstream.blob_range(digest, offset, length))
+
+    async def _start_fill(self, digest: Digest) -> BlobFill:
+        response = await self.m.upstream.open_blob(digest)
+        size = response.content_length
+        if size is None:
+            response.release()
+            raise RegistryError("UNAVAILABLE", f"upstream {self.m.route.upstream.name} sent blob {digest} "
+                                "without a length", {"upstream": self.m.route.upstream.name})
+        upload = await self.m.cache.uploads.start(digest.algorithm)
+        driver = self.m.cache.driver
+        path, final = driver.local_path(paths.upload_data(upload.id)), driver.local_path(paths.blob_data(digest))
+        assert path is not None and final is not None, "the mirror needs a local driver"
+        return BlobFill(digest, size, upload, path, final, response, self._fetch_error)
+
+    def _fetch_error(self, err: Exception) -> RegistryError:
+        if isinstance(err, aiohttp.ClientPayloadError):
+            return self.m.upstream.client.unavailable(f"broke off the blob: {err}")
+        return self.m.upstream.client.unavailable(f"failed: {type(err).__name__}: {err}")
+
+    async def delete(self, digest: Digest) -> None:
+        await (self.m.local or self.m.cache).blobs.delete(digest)
+
+    async def mount(self, digest: Digest, source: Repository) -> Descriptor | None:
+        if self.m.local is None:
+            raise self.m.denied()
+        return await self.m.local.blobs.mount(digest, source)

@@ -1,0 +1,137 @@
+"""The upstream HTTP client: bearer and basic auth, a token cache per scope, error mapping.
+
+Every upstream failure leaves here as a RegistryError that names the upstream, so a client of
+ocireg sees `UNAVAILABLE: upstream docker.io unreachable` rather than a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import aiohttp
+
+from registry.config import UpstreamConfig
+from registry.errors import RegistryError
+
+log = logging.getLogger("ocireg.mirror")
+
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+TOKEN_MARGIN = 10.0
+DEFAULT_TOKEN_LIFETIME = 60.0
+
+
+@dataclass
+class Token:
+    value: str
+    expires: float
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+class UpstreamClient:
+    """Requests to one upstream registry, authenticated as its challenges ask."""
+
+    def __init__(self, config: UpstreamConfig, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.name = config.name
+        self.base = config.url.rstrip("/")
+        self.session = session
+        self.tokens: dict[str, Token] = {}
+        self.basic = False
+
+    def _credentials(self) -> aiohttp.BasicAuth | None:
+        if not self.config.username:
+            return None
+        password = self.config.password
+        if self.config.password_env:
+            password = os.environ.get(self.config.password_env, password)
+        return aiohttp.BasicAuth(self.config.username, password)
+
+    def _auth_headers(self, scope: str) -> dict[str, str]:
+        token = self.tokens.get(scope)
+        if token is not None and token.expires > time.monotonic():
+            return {"Authorization": f"Bearer {token.value}"}
+        credentials = self._credentials()
+        if self.basic and credentials is not None:
+            return {"Authorization": credentials.encode()}
+        return {}
+
+    async def request(self, method: str, path: str, repository: str, *,
+                      headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """A request whose 401 is answered once by fetching a token; the caller releases it."""
+        scope = f"repository:{repository}:pull"
+        for attempt in (1, 2):
+            sent = {**(headers or {}), **self._auth_headers(scope)}
+            response = await self._send(method, path, sent)
+            if response.status != 401 or attempt == 2:
+                return response
+            challenge = response.headers.get("WWW-Authenticate", "")
+            response.release()
+            await self._authenticate(challenge, scope)
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        try:
+            return await self.session.request(method, f"{self.base}{path}", headers=headers)
+        except asyncio.TimeoutError:
+            raise self.unavailable("timed out") from None
+        except aiohttp.ClientError as err:
+            raise self.unavailable(f"unreachable: {err}") from None
+
+    async def _authenticate(self, challenge: str, scope: str) -> None:
+        scheme, params = _challenge(challenge)
+        if scheme == "basic":
+            if self._credentials() is None:
+                raise RegistryError("UNAUTHORIZED", f"upstream {self.name} wants credentials; none are configured")
+            self.basic = True
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} sent an unusable challenge: {challenge!r}")
+        self.tokens[scope] = await self._fetch_token(params, params.get("scope", scope))
+
+    async def _fetch_token(self, params: dict[str, str], scope: str) -> Token:
+        query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
+        try:
+            async with self.session.get(params["realm"], params=query, auth=self._credentials()) as response:
+                if response.status != 200:
+                    raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service answered "
+                                        f"{response.status}", {"realm": params["realm"]})
+                body: dict[str, Any] = await response.json(content_type=None)
+        except aiohttp.ClientError as err:
+            raise self.unavailable(f"token service unreachable: {err}") from None
+        value = body.get("token") or body.get("access_token")
+        if not isinstance(value, str):
+            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
+        lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        return Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+
+    def unavailable(self, why: str) -> RegistryError:
+        return RegistryError("UNAVAILABLE", f"upstream {self.name} ({self.base}) {why}", {"upstream": self.name})
+
+    def failure(self, response: aiohttp.ClientResponse, unknown: str) -> RegistryError:
+        """The OCI error for an upstream answer that is not a success."""
+        status = response.status
+        if status == 404:
+            return RegistryError(unknown, f"not found upstream at {self.name}", {"upstream": self.name})
+        if status == 429:
+            retry = response.headers.get("Retry-After")
+            return RegistryError("TOOMANYREQUESTS", f"upstream {self.name} is rate-limiting pulls",
+                                 {"upstream": self.name}, headers={"Retry-After": retry} if retry else None)
+        if status in (401, 403):
+            return RegistryError("DENIED", f"upstream {self.name} refused access ({status})", {"upstream": self.name})
+        return self.unavailable(f"answered {status}")

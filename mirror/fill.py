@@ -1,0 +1,133 @@
+"""One upstream fetch of one blob, written into the cache and followed by every reader.
+
+The fetch runs as its own task, so a client that disconnects does not abort it for the others.
+Readers stream from the growing upload file, but the last byte is held back until the digest
+has been verified: a truncated or corrupted upstream body never reaches a client complete, so
+its pull fails instead of silently receiving wrong bytes, and nothing unverified is cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import AsyncIterator, Callable
+
+import aiohttp
+
+from registry.errors import RegistryError
+from registry.reference import Digest
+from registry.storage.protocols import UploadWriter
+
+log = logging.getLogger("ocireg.mirror")
+READ_CHUNK = 1024 * 1024
+WRITE_BATCH = 1024 * 1024
+
+
+class BlobFill:
+    def __init__(self, digest: Digest, size: int, upload: UploadWriter, path: str, final_path: str,
+                 response: aiohttp.ClientResponse, on_error: Callable[[Exception], RegistryError]) -> None:
+        self.response = response
+        self.on_error = on_error
+        self.digest = digest
+        self.size = size
+        self.upload = upload
+        self.path = path
+        self.final_path = final_path
+        self.written = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._progress = asyncio.Event()
+
+    async def run(self) -> None:
+        """Copy the upstream body to disk, verify, publish; readers are woken at each step."""
+        try:
+            async with self.response as response:
+                await self._copy(response)
+            if self.written != self.size:
+                raise RegistryError("BLOB_UNKNOWN", f"upstream sent {self.written} of {self.size} bytes")
+            await self.upload.commit(self.digest)
+            self.done.set_result(None)
+        except Exception as err:
+            failure = err if isinstance(err, RegistryError) else self.on_error(err)
+            log.warning("mirror fill of %s failed: %s", self.digest, failure.message)
+            await self.upload.cancel()
+            self.done.set_exception(failure)
+            self.done.exception()  # retrieved: readers that never came must not warn
+        finally:
+            self._progress.set()
+
+    async def _copy(self, response: aiohttp.ClientResponse) -> None:
+        pending: list[bytes] = []
+        pending_size = 0
+        async for chunk in response.content.iter_any():
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= WRITE_BATCH:
+                await self._write(b"".join(pending))
+                pending, pending_size = [], 0
+        if pending:
+            await self._write(b"".join(pending))
+
+    async def _write(self, data: bytes) -> None:
+        await self.upload.write(data)
+        self.written += len(data)
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    def _readable(self) -> int:
+        """How far readers may go: all bytes once verified, else all but the last."""
+        if self.done.done() and self.done.exception() is None:
+            return self.size
+        return min(self.written, self.size - 1)
+
+    def _open(self) -> int:
+        """The upload file, or, when the fill finished in between, the published blob."""
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            if self.done.done():
+                self.done.result()
+            return os.open(self.final_path, os.O_RDONLY)
+
+    async def follow(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        """`length` bytes from `offset`, as the fill writes them."""
+        loop = asyncio.get_running_loop()
+        fd = await loop.run_in_executor(None, self._open)
+        end = min(offset + length, self.size)
+        try:
+            while offset < end:
+                limit = min(self._readable(), end)
+                if offset < limit:
+                    chunk = await loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, limit - offset), offset)
+                    offset += len(chunk)
+                    yield chunk
+                    continue
+                if self.done.done():
+                    self.done.result()  # raises the fill's failure
+                    continue
+                await self._progress.wait()
+        finally:
+            os.close(fd)
+
+
+RangeFetcher = Callable[[int, int], AsyncIterator[bytes]]
+FOLLOW_AHEAD = 8 * 1024 * 1024
+
+
+class FillContent:
+    """BlobContent for a blob still arriving from upstream. A read far beyond what has arrived
+    (a lazy-pulling snapshotter reading a layer's table of contents at its end) goes upstream
+    as a range of its own instead of waiting for the whole blob."""
+
+    def __init__(self, fill: BlobFill, fetch_range: RangeFetcher) -> None:
+        self.fill = fill
+        self.fetch_range = fetch_range
+        self.size = fill.size
+        self.path: str | None = None
+
+    def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        length = self.size - offset if length is None else length
+        if offset > self.fill.written + FOLLOW_AHEAD and not self.fill.done.done():
+            return self.fetch_range(offset, length)
+        return self.fill.follow(offset, length)
+

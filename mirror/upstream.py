@@ -1,0 +1,91 @@
+"""What the mirror asks of one upstream repository: manifests, tags, blobs, in OCI terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import aiohttp
+
+from registry.errors import RegistryError
+from registry.reference import Digest
+
+from .client import MANIFEST_ACCEPT, UpstreamClient
+
+BLOB_READ = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    digest: Digest
+    media_type: str
+    body: bytes
+
+
+class UpstreamRepository:
+    def __init__(self, client: UpstreamClient, remote: str) -> None:
+        self.client = client
+        self.remote = remote
+
+    def _path(self, kind: str, reference: str) -> str:
+        return f"/v2/{self.remote}/{kind}/{reference}"
+
+    async def manifest_digest(self, tag: str) -> Digest | None:
+        """A HEAD, which Docker Hub does not count as a pull; None when no digest header came."""
+        response = await self.client.request("HEAD", self._path("manifests", tag), self.remote,
+                                             headers={"Accept": MANIFEST_ACCEPT})
+        async with response:
+            if response.status != 200:
+                raise self.client.failure(response, "MANIFEST_UNKNOWN")
+            header = response.headers.get("Docker-Content-Digest")
+        return Digest.parse(header) if header else None
+
+    async def manifest(self, reference: str) -> FetchedManifest:
+        """The manifest's exact bytes, verified against the digest asked for or announced."""
+        response = await self.client.request("GET", self._path("manifests", reference), self.remote,
+                                             headers={"Accept": MANIFEST_ACCEPT})
+        async with response:
+            if response.status != 200:
+                raise self.client.failure(response, "MANIFEST_UNKNOWN")
+            body = await response.read()
+            announced = response.headers.get("Docker-Content-Digest")
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        expected = Digest.parse(reference) if ":" in reference else (Digest.parse(announced) if announced else None)
+        actual = Digest.of(body, expected.algorithm if expected else "sha256")
+        if expected is not None and actual != expected:
+            raise RegistryError("UNAVAILABLE", f"upstream {self.client.name} sent a manifest whose digest is "
+                                f"{actual}, not {expected}", {"upstream": self.client.name})
+        return FetchedManifest(actual, media_type, body)
+
+    async def blob_size(self, digest: Digest) -> int:
+        response = await self.client.request("HEAD", self._path("blobs", str(digest)), self.remote)
+        async with response:
+            if response.status != 200:
+                raise self.client.failure(response, "BLOB_UNKNOWN")
+            return int(response.headers.get("Content-Length", "-1"))
+
+    async def open_blob(self, digest: Digest) -> aiohttp.ClientResponse:
+        """The streaming response of a blob GET (redirects to blob storage followed)."""
+        response = await self.client.request("GET", self._path("blobs", str(digest)), self.remote)
+        if response.status != 200:
+            response.release()
+            raise self.client.failure(response, "BLOB_UNKNOWN")
+        return response
+
+    async def blob_range(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        response = await self.client.request("GET", self._path("blobs", str(digest)), self.remote,
+                                             headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+        async with response:
+            if response.status != 206:
+                raise self.client.failure(response, "BLOB_UNKNOWN")
+            async for chunk in response.content.iter_chunked(BLOB_READ):
+                yield chunk
+
+    async def tags(self) -> list[str]:
+        response = await self.client.request("GET", f"/v2/{self.remote}/tags/list", self.remote)
+        async with response:
+            if response.status != 200:
+                raise self.client.failure(response, "NAME_UNKNOWN")
+            body = await response.json(content_type=None)
+        tags = body.get("tags") if isinstance(body, dict) else None
+        return [tag for tag in tags or [] if isinstance(tag, str)]
