@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -81,3 +82,13 @@ def test_bad_mirror_settings(tmp_path: Path, text: str, named: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=named):
         load(str(path), env={})
+
+
+def test_examples_are_valid() -> None:
+    examples = SHIPPED.parent / "examples"
+    config = load(str(examples / "mirror-local-upstream.toml"), env={})
+    assert config.mirror.default == "registry.example.internal"
+    for path in examples.rglob("*.toml"):
+        with open(path, "rb") as handle:
+            tomllib.load(handle)
+    assert json.loads((examples / "daemon.json").read_text())["registry-mirrors"] == ["http://localhost:5000"]
