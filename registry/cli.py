@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import config as config_module
 from .app import configure_logging, create_app
+from .tools import commands
 from .config import Config, ConfigError
 
 log = logging.getLogger("ocireg")
@@ -28,6 +29,34 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:5000)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--offline", action="store_true", help="serve the mirror's cache only, never ask upstream")
+    seed = commands.add_parser("seed", help="fetch images from their upstreams into the mirror cache")
+    _common_options(seed)
+    seed.add_argument("images", nargs="*", metavar="IMAGE")
+    seed.add_argument("-f", "--file", help="a file of image references, one a line, # comments")
+    seed.add_argument("--platform", action="append", default=[], help="os/arch[/variant]; repeatable (default all)")
+    seed.add_argument("--jobs", type=int, default=4, help="images fetched at once (default 4)")
+    export = commands.add_parser("export", help="write images to an OCI layout archive")
+    _common_options(export)
+    export.add_argument("-o", "--output", required=True, help="the archive to write (.tar)")
+    export.add_argument("images", nargs="+", metavar="IMAGE")
+    load = commands.add_parser("import", help="load an OCI layout archive into the store")
+    _common_options(load)
+    load.add_argument("archive")
+    load.add_argument("--name", help="repository for entries whose ref name is only a tag")
+    gc = commands.add_parser("gc", help="remove content nothing references")
+    _common_options(gc)
+    gc.add_argument("--dry-run", action="store_true", help="report what would go, remove nothing")
+    gc.add_argument("--untagged", action="store_true", help="also remove manifests no tag or referrer keeps")
+    gc.add_argument("--max-size", metavar="SIZE", help="evict least recently pulled mirror content down to SIZE (e.g. 20G)")
+    gc.add_argument("--older-than", metavar="AGE", help="evict mirror content not pulled for AGE (e.g. 30d)")
+    gc.add_argument("--grace", metavar="AGE", default="1h", help="never remove content younger than this (default 1h)")
+    verify = commands.add_parser("verify", help="re-hash blobs, check links, manifests and tags")
+    _common_options(verify)
+    verify.add_argument("--repair", action="store_true", help="quarantine corrupted blobs, drop broken links")
+    hosts = commands.add_parser("hosts", help="print client configuration for this server")
+    _common_options(hosts)
+    hosts.add_argument("--listen", metavar="HOST:PORT", help="the address clients use (default from config)")
+    hosts.add_argument("--mirror-of", default="docker.io", help="registries to mirror, comma separated")
     return parser
 
 
@@ -68,6 +97,15 @@ async def _serve(config: Config) -> None:
         await runner.cleanup()
 
 
+def _serve_command(config: Config, args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_serve(config))
+    except OSError as err:
+        print(f"ocireg: cannot serve on {config.server.listen}: {err.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -76,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocireg: configuration error: {err}", file=sys.stderr)
         return 2
     configure_logging(config)
+    if args.command == "serve":
+        return _serve_command(config, args)
     try:
-        asyncio.run(_serve(config))
-    except OSError as err:
-        print(f"ocireg: cannot serve on {config.server.listen}: {err.strerror}", file=sys.stderr)
-        return 1
-    return 0
+        return commands.run(args.command, config, args)
+    except commands.UsageError as err:
+        print(f"ocireg {args.command}: {err}", file=sys.stderr)
+        return 2

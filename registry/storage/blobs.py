@@ -70,6 +70,13 @@ class ContentStore:
     def local_path(self, digest: Digest) -> str | None:
         return self.driver.local_path(paths.blob_data(digest))
 
+    def path(self, digest: Digest) -> str:
+        """For tools that read files directly (export, verify): a local driver is required."""
+        local = self.local_path(digest)
+        if local is None:
+            raise RuntimeError("this operation needs a storage driver with local files")
+        return local
+
 
 class Links:
     """Descriptor files that say which content a repository may serve."""

@@ -84,6 +84,12 @@ class LocalUpload:
         await self.file.close()
 
     async def commit(self, digest: Digest) -> Descriptor:
+        """Verify, publish, then link: the repository serves the blob only once it is whole."""
+        size = await self.publish(digest)
+        return await self.store.blobs.link(digest, size)
+
+    async def publish(self, digest: Digest) -> int:
+        """Verify and move the bytes into the content store, linked to no repository yet."""
         await self.file.close()
         actual = await self._digest_of_data(digest.algorithm)
         if actual != digest.hex:
@@ -92,13 +98,10 @@ class LocalUpload:
                                                           "actual": f"{digest.algorithm}:{actual}"})
         size = self.file.size
         content = self.store.content
-        if await content.exists(digest):
-            await content.driver.delete(paths.upload_dir(self.id))
-        else:
+        if not await content.exists(digest):
             await content.ingest(paths.upload_data(self.id), digest)
-        descriptor = await self.store.blobs.link(digest, size)
         await self.cancel()
-        return descriptor
+        return size
 
     async def _digest_of_data(self, algorithm: str) -> str:
         running = self.store.hashes.get(self.id, self.algorithm, self.file.size)

@@ -1,0 +1,212 @@
+"""Mark and sweep, safe while the server runs.
+
+Mark: every blob a manifest of any repository refers to, and every blob some repository links.
+Sweep: blob files nobody marks, older than the grace period, re-checked just before removal
+(a push that reuses old content touches it, which restarts its grace). Uploads in flight live
+outside the blob store and are not touched until they have been idle for `UPLOAD_EXPIRY`.
+
+Options shrink what is kept before the mark: `untagged` drops manifests no tag reaches and no
+kept manifest is the subject of; `older_than` and `max_size` evict mirrored images (never
+pushed ones) by when they were last pulled, which the mirror records on the manifest link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import RegistryError
+from ..mediatypes import ParsedManifest, parse_manifest
+from ..reference import Digest
+from . import paths
+from .inventory import Inventory, RepoInventory, take_inventory
+
+log = logging.getLogger("ocireg.gc")
+UPLOAD_EXPIRY = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class GcOptions:
+    dry_run: bool = False
+    untagged: bool = False
+    max_size: int | None = None
+    older_than: float | None = None
+    grace: float = 3600.0
+
+
+@dataclass
+class GcReport:
+    manifests_removed: list[str] = field(default_factory=list)
+    blobs_removed: int = 0
+    bytes_freed: int = 0
+    bytes_kept: int = 0
+
+
+class Store:
+    """Manifests read once per run, and the file operations gc performs (or only reports)."""
+
+    def __init__(self, root: str, dry_run: bool) -> None:
+        self.root = root
+        self.dry_run = dry_run
+        self._parsed: dict[Digest, ParsedManifest | None] = {}
+
+    def manifest(self, digest: Digest) -> ParsedManifest | None:
+        if digest not in self._parsed:
+            try:
+                with open(os.path.join(self.root, paths.blob_data(digest)), "rb") as handle:
+                    self._parsed[digest] = parse_manifest(handle.read(), None)
+            except (OSError, RegistryError):
+                self._parsed[digest] = None
+        return self._parsed[digest]
+
+    def remove(self, relative: str) -> None:
+        if not self.dry_run:
+            try:
+                os.unlink(os.path.join(self.root, relative))
+            except FileNotFoundError:
+                pass
+
+
+def _closure(store: Store, roots: set[Digest], linked: set[Digest]) -> set[Digest]:
+    """Roots, their children (indexes), and referrers of anything kept, within one repository."""
+    subjects = {d: parsed.subject for d in linked if (parsed := store.manifest(d)) is not None and parsed.subject}
+    kept: set[Digest] = set()
+    todo = [d for d in roots if d in linked]
+    while todo:
+        digest = todo.pop()
+        if digest in kept:
+            continue
+        kept.add(digest)
+        parsed = store.manifest(digest)
+        todo.extend(child for child in (parsed.manifests if parsed else ()) if child in linked)
+        todo.extend(ref for ref, subject in subjects.items() if subject == digest)
+    return kept
+
+
+def _drop_manifests(store: Store, repo: RepoInventory, keep: set[Digest], report: GcReport, grace: float) -> None:
+    now = time.time()
+    for digest, mtime in list(repo.manifests.items()):
+        if digest in keep or now - mtime < grace:
+            continue
+        store.remove(paths.manifest_link(repo.name, digest))
+        del repo.manifests[digest]
+        report.manifests_removed.append(f"{repo.name}@{digest}")
+    for tag, digest in list(repo.tags.items()):
+        if digest not in repo.manifests:
+            store.remove(paths.tag(repo.name, tag))
+            del repo.tags[tag]
+
+
+def _untagged(store: Store, inventory: Inventory, report: GcReport, grace: float) -> None:
+    for repo in inventory.repositories:
+        linked = set(repo.manifests)
+        _drop_manifests(store, repo, _closure(store, set(repo.tags.values()), linked), report, grace)
+
+
+def _blobs_of(store: Store, digests: set[Digest]) -> set[Digest]:
+    found = set(digests)
+    for digest in digests:
+        parsed = store.manifest(digest)
+        if parsed is not None:
+            found.update(parsed.blobs)
+    return found
+
+
+def _evict_mirrored(store: Store, inventory: Inventory, is_mirrored: Callable[[str], bool],
+                    options: GcOptions, report: GcReport) -> None:
+    """Least recently pulled mirrored images go first, until the store fits and nothing stale is left."""
+    images = []  # (last pulled, repo, closure)
+    refcount: Counter[Digest] = Counter()
+    for repo in inventory.repositories:
+        linked = set(repo.manifests)
+        for root in set(repo.tags.values()) or linked:
+            closure = _closure(store, {root}, linked)
+            blobs = _blobs_of(store, closure)
+            refcount.update(blobs)
+            if is_mirrored(repo.name):
+                pulled = max((repo.manifests[d] for d in closure), default=0.0)
+                images.append((pulled, repo, closure, blobs))
+    total = sum(inventory.blobs.get(d, (0, 0.0))[0] for d in refcount)
+    now = time.time()
+    for pulled, repo, closure, blobs in sorted(images, key=lambda item: item[0]):
+        too_old = options.older_than is not None and now - pulled > options.older_than
+        too_big = options.max_size is not None and total > options.max_size
+        if not (too_old or too_big):
+            continue
+        refcount.subtract(blobs)
+        total -= sum(inventory.blobs.get(d, (0, 0.0))[0] for d in blobs if refcount[d] <= 0)
+        keep = set(repo.manifests) - closure
+        _drop_manifests(store, repo, keep, report, grace=0.0)
+        for digest in list(repo.layers):
+            if digest in blobs:
+                store.remove(paths.layer_link(repo.name, digest))
+                del repo.layers[digest]
+
+
+def _mark(store: Store, inventory: Inventory) -> set[Digest]:
+    marked: set[Digest] = set()
+    for repo in inventory.repositories:
+        marked.update(repo.layers)
+        marked.update(_blobs_of(store, set(repo.manifests)))
+    return marked
+
+
+def _sweep(store: Store, inventory: Inventory, marked: set[Digest], report: GcReport, grace: float) -> None:
+    """A fresh inventory of links guards against content linked since the first mark."""
+    again = _mark(store, take_inventory(store.root)) if not store.dry_run else marked
+    now = time.time()
+    for digest, (size, _) in inventory.blobs.items():
+        if digest in marked or digest in again:
+            report.bytes_kept += size
+            continue
+        path = os.path.join(store.root, paths.blob_data(digest))
+        try:
+            if now - os.stat(path).st_mtime < grace:
+                report.bytes_kept += size
+                continue
+        except FileNotFoundError:
+            continue
+        store.remove(paths.blob_data(digest))
+        if not store.dry_run:
+            _rmdir_quietly(os.path.dirname(path))
+        report.blobs_removed += 1
+        report.bytes_freed += size
+
+
+def _rmdir_quietly(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _expire_uploads(root: str, dry_run: bool) -> None:
+    base = os.path.join(root, paths.UPLOADS)
+    now = time.time()
+    for upload_id in os.listdir(base) if os.path.isdir(base) else []:
+        folder = os.path.join(base, upload_id)
+        try:
+            idle = now - max(os.stat(os.path.join(folder, f)).st_mtime for f in os.listdir(folder))
+        except (OSError, ValueError):
+            continue
+        if idle > UPLOAD_EXPIRY and not dry_run:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def collect_garbage(root: str, options: GcOptions, is_mirrored: Callable[[str], bool]) -> GcReport:
+    """Blocking: run it on a worker thread."""
+    store = Store(root, options.dry_run)
+    inventory = take_inventory(root)
+    report = GcReport()
+    if options.untagged:
+        _untagged(store, inventory, report, options.grace)
+    if options.max_size is not None or options.older_than is not None:
+        _evict_mirrored(store, inventory, is_mirrored, options, report)
+    _sweep(store, inventory, _mark(store, inventory), report, options.grace)
+    _expire_uploads(root, options.dry_run)
+    return report

@@ -1,0 +1,1 @@
+"""The command-line tools that work on a data directory: seed, export, import, gc, verify, hosts."""

@@ -1,0 +1,68 @@
+"""OCI image layout archives (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) as tar files:
+what `export` writes, what `import` reads, and what skopeo and buildkit write too."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from typing import IO, Any, Iterable
+
+from ..reference import Digest
+
+LAYOUT_FILE = "oci-layout"
+INDEX_FILE = "index.json"
+LAYOUT = {"imageLayoutVersion": "1.0.0"}
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def blob_member(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+def member_digest(name: str) -> Digest | None:
+    """The digest a `blobs/<alg>/<hex>` member holds, or None for any other member."""
+    parts = name.lstrip("./").split("/")
+    if len(parts) != 3 or parts[0] != "blobs":
+        return None
+    return Digest.parse(f"{parts[1]}:{parts[2]}")
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_archive(path: str, index: dict[str, Any], blobs: Iterable[tuple[Digest, str]],
+                  on_blob: Any = None) -> None:
+    """Blocking: write to a temporary file beside `path`, then rename, so a cut-short export
+    never leaves a truncated archive under the requested name."""
+    tmp = f"{path}.partial"
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        _add_bytes(tar, LAYOUT_FILE, json.dumps(LAYOUT).encode())
+        for digest, source in blobs:
+            info = tar.gettarinfo(source, arcname=blob_member(digest))
+            info.mode, info.uid, info.gid, info.uname, info.gname, info.mtime = 0o644, 0, 0, "", "", 0
+            with open(source, "rb") as handle:
+                tar.addfile(info, handle)
+            if on_blob is not None:
+                on_blob(info.size)
+        _add_bytes(tar, INDEX_FILE, json.dumps(index, indent=2).encode())
+    os.replace(tmp, path)
+
+
+def open_archive(path: str) -> tarfile.TarFile:
+    """Streaming read: blobs are consumed in archive order, never all extracted at once."""
+    return tarfile.open(path, "r|*")
+
+
+def read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise ValueError(f"{member.name} is not a regular file")
+    return handle

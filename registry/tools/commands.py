@@ -1,0 +1,117 @@
+"""The tool commands behind `ocireg seed|export|import|gc|verify|hosts`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Callable
+
+from mirror.routing import Router
+from mirror.seed import seed
+
+from ..config import Config, parse_duration
+from ..storage.gc import GcOptions, collect_garbage
+from .export import export
+from .hosts import render
+from .imageref import ImageRefError, parse_image, read_image_list
+from .importer import import_archive
+from .progress import Progress, human_bytes
+from .runtime import open_registry
+from .verify import verify
+from .walk import Platform
+
+SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+class UsageError(Exception):
+    """Arguments that cannot work; the message says which."""
+
+
+def parse_size(text: str) -> int:
+    number = text.rstrip("bB").rstrip("iIkKmMgGtT")
+    unit = text[len(number):].rstrip("bB").lower()
+    try:
+        return int(float(number) * SIZE_UNITS[unit])
+    except (KeyError, ValueError):
+        raise UsageError(f"size {text!r}: expected a number with k, M, G or T (e.g. 20G)") from None
+
+
+def _duration(text: str, what: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise UsageError(f"{what} {text!r}: expected a duration like 30m, 12h or 7d") from None
+
+
+def _seed(config: Config, args: argparse.Namespace) -> int:
+    texts = list(args.images) + (read_image_list(args.file) if args.file else [])
+    if not texts:
+        raise UsageError("name images on the command line or with -f FILE")
+    upstreams = {u.name for u in config.mirror.upstreams}
+    try:
+        images = [parse_image(text, upstreams) for text in texts]
+        platforms = [Platform.parse(p) for p in args.platform]
+    except (ImageRefError, ValueError) as err:
+        raise UsageError(str(err)) from None
+
+    async def run() -> int:
+        async with open_registry(config) as registry:
+            return await seed(registry, images, platforms, args.jobs, Progress("seed"))
+    return asyncio.run(run())
+
+
+def _export(config: Config, args: argparse.Namespace) -> int:
+    async def run() -> int:
+        async with open_registry(config) as registry:
+            return await export(registry, list(args.images), args.output, Progress("export"))
+    return asyncio.run(run())
+
+
+def _import(config: Config, args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.archive):
+        raise UsageError(f"{args.archive}: no such file")
+
+    async def run() -> int:
+        async with open_registry(config) as registry:
+            return await import_archive(registry, args.archive, args.name, Progress("import"))
+    return asyncio.run(run())
+
+
+def _is_mirrored(config: Config) -> Callable[[str], bool]:
+    router = Router(config.mirror)
+    return lambda name: router.mirrored_namespace(name) is not None
+
+
+def _gc(config: Config, args: argparse.Namespace) -> int:
+    options = GcOptions(
+        dry_run=args.dry_run, untagged=args.untagged,
+        max_size=parse_size(args.max_size) if args.max_size else None,
+        older_than=_duration(args.older_than, "--older-than") if args.older_than else None,
+        grace=_duration(args.grace, "--grace"),
+    )
+    report = collect_garbage(config.storage.root, options, _is_mirrored(config))
+    verb = "would free" if args.dry_run else "freed"
+    for manifest in report.manifests_removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {manifest}")
+    return Progress("gc").finish(f"gc {verb} {human_bytes(report.bytes_freed)} ({report.blobs_removed} blobs, "
+                                 f"{len(report.manifests_removed)} manifests); {human_bytes(report.bytes_kept)} kept")
+
+
+def _verify(config: Config, args: argparse.Namespace) -> int:
+    return verify(config.storage.root, args.repair, _is_mirrored(config), Progress("verify"))
+
+
+def _hosts(config: Config, args: argparse.Namespace) -> int:
+    registries = [name.strip() for name in args.mirror_of.split(",") if name.strip()]
+    print(render(config, registries), end="")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "seed": _seed, "export": _export, "import": _import, "gc": _gc, "verify": _verify, "hosts": _hosts,
+}
+
+
+def run(command: str, config: Config, args: argparse.Namespace) -> int:
+    return COMMANDS[command](config, args)

@@ -1,0 +1,81 @@
+"""`ocireg export`: images out of the store into an OCI layout archive, for a CI cache.
+
+Content a partial pull left out is fetched through the mirror first, so the archive holds whole
+images; the archive itself is written under a temporary name and renamed when complete."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from mirror.fill import FillContent
+from mirror.registry import MirrorRegistry
+
+from ..errors import RegistryError
+from ..reference import Digest
+from .archive import CONTAINERD_NAME, OCI_INDEX, REF_NAME, write_archive
+from .imageref import ImageRef, ImageRefError, parse_image
+from .progress import Progress, human_bytes
+from .walk import walk_image
+
+
+async def resolve_name(registry: MirrorRegistry, text: str) -> ImageRef:
+    """A name pushed to ocireg as written (`team/app:v1`) is exported as such; anything else is
+    read with Docker's conventions (`alpine` is `docker.io/library/alpine`)."""
+    local = parse_image(text, set())
+    if registry.router.mirrored_namespace(local.name) is None and await registry.local.repository(local.name).exists():
+        return local
+    return parse_image(text, set(registry.router.upstreams))
+
+
+async def _collect(registry: MirrorRegistry, image: ImageRef) -> tuple[dict[str, Any], dict[Digest, str]]:
+    repo = registry.repository(image.name)
+    digest = image.digest or await repo.tags.resolve(image.reference)
+    content = await walk_image(repo, digest, [])
+    for blob in content.blobs:
+        opened = await repo.blobs.open(blob)
+        if isinstance(opened, FillContent):
+            await asyncio.shield(opened.fill.done)
+    digests = [*content.blobs, *(descriptor.digest for descriptor, _ in content.manifests)]
+    paths = {digest: registry.local.content.path(digest) for digest in digests}
+    top = content.manifests[0][0]
+    entry = {"mediaType": top.media_type, "digest": str(top.digest), "size": top.size,
+             "annotations": {CONTAINERD_NAME: str(image)}}
+    return entry, paths
+
+
+def _name_entries(entries: list[tuple[ImageRef, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each image's tag is its ref name (`oci-archive:cache.tar:3.20`), unless two share it:
+    then the full reference is, so no name is ambiguous."""
+    tags = [image.tag for image, _ in entries if image.tag]
+    for image, entry in entries:
+        if image.tag:
+            unique = tags.count(image.tag) == 1
+            entry["annotations"][REF_NAME] = image.tag if unique else f"{image.name}:{image.tag}"
+    return [entry for _, entry in entries]
+
+
+async def export(registry: MirrorRegistry, texts: list[str], output: str, progress: Progress) -> int:
+    entries: list[tuple[ImageRef, dict[str, Any]]] = []
+    blobs: dict[Digest, str] = {}
+    progress.total_items = len(texts)
+    for text in texts:
+        try:
+            image = await resolve_name(registry, text)
+            entry, paths = await _collect(registry, image)
+        except (RegistryError, ImageRefError) as err:
+            progress.fail(text, err.message if isinstance(err, RegistryError) else str(err))
+            continue
+        entries.append((image, entry))
+        blobs.update(paths)
+        progress.add(items=1)
+    if progress.failures:
+        return progress.finish(f"nothing written to {output}")
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": _name_entries(entries)}
+    progress.items, progress.total_items = 0, len(blobs)
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(write_archive, output, index, sorted(blobs.items()),
+                            lambda size: loop.call_soon_threadsafe(progress.add, 1, size))
+    total = sum(os.path.getsize(path) for path in blobs.values())
+    return progress.finish(f"exported {len(entries)} images ({len(blobs)} blobs, {human_bytes(total)}) to {output}")

@@ -1,0 +1,124 @@
+"""`ocireg verify`: re-hash every blob and check every link, manifest and tag.
+
+With `--repair`, corrupted blobs move to `<data>/quarantine/` and every link or tag that points
+at missing content is dropped, so the next pull through the mirror fetches it again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import RegistryError
+from ..mediatypes import parse_manifest
+from ..reference import Digest
+from ..storage import paths
+from ..storage.inventory import Inventory, RepoInventory, take_inventory
+from .progress import Progress, human_bytes
+
+QUARANTINE = "quarantine"
+READ = 4 * 1024 * 1024
+
+
+@dataclass
+class Findings:
+    corrupted: set[Digest] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    repaired: int = 0
+
+
+def _hash(path: str, algorithm: str) -> str:
+    hasher = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _check_blobs(root: str, inventory: Inventory, findings: Findings, progress: Progress) -> None:
+    for digest, (size, _) in sorted(inventory.blobs.items()):
+        if _hash(os.path.join(root, paths.blob_data(digest)), digest.algorithm) != digest.hex:
+            findings.corrupted.add(digest)
+        progress.add(items=1, nbytes=size)
+
+
+class Checker:
+    def __init__(self, root: str, inventory: Inventory, findings: Findings, repair: bool, mirrored: set[str]) -> None:
+        self.root = root
+        self.present = set(inventory.blobs) - findings.corrupted
+        self.findings = findings
+        self.repair = repair
+        self.mirrored = mirrored
+
+    def _drop(self, relative: str, problem: str) -> None:
+        self.findings.problems.append(problem)
+        if self.repair:
+            try:
+                os.unlink(os.path.join(self.root, relative))
+                self.findings.repaired += 1
+            except FileNotFoundError:
+                pass
+
+    def repository(self, repo: RepoInventory) -> None:
+        for digest in list(repo.layers):
+            if digest not in self.present:
+                self._drop(paths.layer_link(repo.name, digest), f"{repo.name}: blob {digest} is missing or corrupted")
+                del repo.layers[digest]
+        for digest in list(repo.manifests):
+            if digest not in self.present:
+                self._drop(paths.manifest_link(repo.name, digest), f"{repo.name}: manifest {digest} is missing or corrupted")
+                del repo.manifests[digest]
+            else:
+                self._references(repo, digest)
+        for tag, digest in repo.tags.items():
+            if digest not in repo.manifests:
+                self._drop(paths.tag(repo.name, tag), f"{repo.name}:{tag} points at {digest}, which is not here")
+
+    def _references(self, repo: RepoInventory, digest: Digest) -> None:
+        """Pushed images must be complete; a mirror fetches what it lacks on demand."""
+        if repo.name in self.mirrored:
+            return
+        try:
+            with open(os.path.join(self.root, paths.blob_data(digest)), "rb") as handle:
+                parsed = parse_manifest(handle.read(), None)
+        except RegistryError as err:
+            self.findings.problems.append(f"{repo.name}: manifest {digest} does not parse: {err.message}")
+            return
+        for blob in parsed.blobs:
+            if blob not in self.present:
+                self.findings.problems.append(f"{repo.name}: manifest {digest} needs blob {blob}, which is missing")
+        for child in parsed.manifests:
+            if child not in repo.manifests:
+                self.findings.problems.append(f"{repo.name}: index {digest} needs manifest {child}, which is missing")
+
+
+def _quarantine(root: str, digest: Digest) -> None:
+    folder = os.path.join(root, QUARANTINE)
+    os.makedirs(folder, exist_ok=True)
+    os.replace(os.path.join(root, paths.blob_data(digest)), os.path.join(folder, f"{digest.algorithm}-{digest.hex}"))
+
+
+def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress) -> int:
+    """Blocking: run it on a worker thread. Returns the exit status."""
+    inventory = take_inventory(root)
+    findings = Findings()
+    progress.total_items = len(inventory.blobs)
+    _check_blobs(root, inventory, findings, progress)
+    for digest in sorted(findings.corrupted):
+        progress.fail(f"blob {digest}", "content does not match its digest" + (" (moved to quarantine)" if repair else ""))
+        if repair:
+            _quarantine(root, digest)
+    mirrored = {repo.name for repo in inventory.repositories if is_mirrored(repo.name)}
+    checker = Checker(root, inventory, findings, repair, mirrored)
+    for repo in inventory.repositories:
+        checker.repository(repo)
+    for problem in findings.problems:
+        progress.fail(problem.split(":", 1)[0], problem.split(":", 1)[1].strip())
+    total = sum(size for size, _ in inventory.blobs.values())
+    summary = (f"verified {len(inventory.blobs)} blobs ({human_bytes(total)}) in "
+               f"{len(inventory.repositories)} repositories")
+    if repair and progress.failures:
+        summary += f"; repaired: {len(findings.corrupted)} blobs quarantined, {findings.repaired} links dropped"
+        progress.failures.clear()
+    return progress.finish(summary)
