@@ -10,6 +10,7 @@ from registry.storage.local import LocalRepository
 
 from .fills import Fills
 from .inflight import InFlight
+from .pulls import PullClock
 from .routing import Route
 from .upstream import FetchedManifest, UpstreamRepository
 
@@ -24,6 +25,7 @@ class Mirrored:
     upstream: UpstreamRepository
     fills: Fills
     manifests_in_flight: InFlight[FetchedManifest]
+    pulls: PullClock
     offline: bool
 
     async def upstream_allowed(self) -> bool:

@@ -15,11 +15,17 @@ class MirrorManifestStore:
         self.m = mirrored
 
     async def get(self, digest: Digest) -> tuple[Descriptor, bytes]:
-        for repo in filter(None, (self.m.local, self.m.cache)):
+        if self.m.local is not None:
             try:
-                return await repo.manifests.get(digest)
+                return await self.m.local.manifests.get(digest)
             except RegistryError:
-                continue
+                pass
+        try:
+            found = await self.m.cache.manifests.get(digest)
+            await self.m.pulls.pulled(self.m.cache, digest)
+            return found
+        except RegistryError:
+            pass
         if not await self.m.upstream_allowed():
             raise self.m.not_cached("MANIFEST_UNKNOWN", f"manifest {digest}")
         fetched = await self.fetch(str(digest))

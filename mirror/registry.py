@@ -14,6 +14,7 @@ from .client import UpstreamClient
 from .context import Mirrored
 from .fills import Fills
 from .inflight import InFlight
+from .pulls import PullClock
 from .repository import MirroredRepository
 from .routing import Router
 from .upstream import FetchedManifest, UpstreamRepository
@@ -30,6 +31,7 @@ class MirrorRegistry:
         self.fills = Fills()
         self.manifests_in_flight: InFlight[FetchedManifest] = InFlight()
         self.tags_in_flight: InFlight[Digest] = InFlight()
+        self.pulls = PullClock()
         self.clients: dict[str, UpstreamClient] = {}
         self.session: aiohttp.ClientSession | None = None
 
@@ -59,6 +61,7 @@ class MirrorRegistry:
             upstream=UpstreamRepository(self.clients[route.upstream.name], route.remote),
             fills=self.fills,
             manifests_in_flight=self.manifests_in_flight,
+            pulls=self.pulls,
             offline=self.config.offline,
         )
         return MirroredRepository(name, mirrored, self.tags_in_flight)

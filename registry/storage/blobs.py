@@ -59,9 +59,15 @@ class ContentStore:
         return await self.driver.read(paths.blob_data(digest))
 
     async def put(self, digest: Digest, data: bytes) -> None:
-        """Content is immutable: a second writer of the same digest has nothing to add."""
-        if not await self.exists(digest):
+        """Content is immutable: a second writer of the same digest only renews its age, which
+        keeps gc's grace period from removing content that is being reused right now."""
+        if await self.exists(digest):
+            await self.touch(digest)
+        else:
             await self.driver.write(paths.blob_data(digest), data)
+
+    async def touch(self, digest: Digest) -> None:
+        await self.driver.touch(paths.blob_data(digest))
 
     async def ingest(self, source: str, digest: Digest) -> None:
         """Publish a finished, verified upload file under its digest."""
@@ -104,6 +110,10 @@ class Links:
             raise RegistryError(self.unknown, detail={"digest": str(digest)})
         await self.driver.delete(self.path_of(digest))
 
+    async def touch(self, digest: Digest) -> None:
+        """The mirror records when a manifest was last pulled on its link; gc evicts by it."""
+        await self.driver.touch(self.path_of(digest))
+
 
 class LinkedBlobStore:
     """The blobs of one repository."""
@@ -145,4 +155,5 @@ class LinkedBlobStore:
             return None
         if not await self.content.exists(digest):
             return None
+        await self.content.touch(digest)
         return await self.link(digest, found.size)

@@ -98,7 +98,9 @@ class LocalUpload:
                                                           "actual": f"{digest.algorithm}:{actual}"})
         size = self.file.size
         content = self.store.content
-        if not await content.exists(digest):
+        if await content.exists(digest):
+            await content.touch(digest)
+        else:
             await content.ingest(paths.upload_data(self.id), digest)
         await self.cancel()
         return size

@@ -66,6 +66,10 @@ class Driver(abc.ABC):
         """Publish a finished file atomically under a new path."""
 
     @abc.abstractmethod
+    async def touch(self, path: str) -> None:
+        """Set the modification time to now; missing paths are not an error."""
+
+    @abc.abstractmethod
     async def append(self, path: str) -> FileWriter: ...
 
     @abc.abstractmethod

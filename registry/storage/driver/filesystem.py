@@ -86,6 +86,13 @@ def _delete(path: str) -> None:
         pass
 
 
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        pass
+
+
 def _move(source: str, destination: str) -> None:
     folder = os.path.dirname(destination)
     os.makedirs(folder, exist_ok=True)
@@ -162,6 +169,9 @@ class FilesystemDriver(Driver):
 
     async def move(self, source: str, destination: str) -> None:
         await _run(_move, self._full(source), self._full(destination))
+
+    async def touch(self, path: str) -> None:
+        await _run(_touch, self._full(path))
 
     async def append(self, path: str) -> LocalFileWriter:
         try:
