@@ -99,3 +99,29 @@ def test_containerd_pulls_one_platform_through_the_mirror(
     ), listed
     assert containerd.content(image.digest) == image.index.data
     assert containerd.content(wanted.digest) == wanted.manifest.data
+
+
+def test_containerd_push_sequence_mounts_blobs_across_repositories(
+    registry: RegistryEndpoint, containerd: Containerd
+) -> None:
+    """containerd pushes blobs, then child manifests by digest, then the index by tag; blobs it
+    pulled from another repository of the same registry are mounted, not uploaded again."""
+    image = build_image(OCI)
+    client = RegistryClient(registry.url)
+    client.push_image("team/app/api", image, "v1")
+    source, target = registry.ref("team/app/api:v1"), registry.ref("team/app/copy:v2")
+    # `content fetch` keeps every platform, the attestation too, without unpacking any of them.
+    # (`push --manifest` would hit a nil-pipe panic in ctr 1.6 whatever the registry.)
+    containerd.ctr("content", "fetch", "--plain-http", "--all-platforms", source)
+    containerd.ctr("images", "push", "--plain-http", target, source)
+
+    log = registry.access_log()
+    mounts = [e for e in log if e.method == "POST" and "mount=" in e.target and "from=team" in e.target]
+    assert mounts and all(e.status == 201 for e in mounts), log
+    pushed = [e for e in log if e.method == "PUT" and e.target.startswith("/v2/team/app/copy/manifests/")]
+    assert [last_segment(e.target) for e in pushed][-1] == "v2", pushed
+    assert all(e.status == 201 for e in pushed), pushed
+    copied = client.request("GET", "/v2/team/app/copy/manifests/v2", headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    assert copied.status_code == 200 and copied.content == image.index.data
+    for child in image.child_digests():
+        assert client.request("HEAD", f"/v2/team/app/copy/manifests/{child}").status_code == 200
