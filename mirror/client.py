@@ -6,13 +6,13 @@ ocireg sees `UNAVAILABLE: upstream docker.io unreachable` rather than a stack tr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -88,7 +88,7 @@ class UpstreamClient:
     async def _send(self, method: str, path: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
         try:
             return await self.session.request(method, f"{self.base}{path}", headers=headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise self.unavailable("timed out") from None
         except aiohttp.ClientError as err:
             raise self.unavailable(f"unreachable: {err}") from None

@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
+from registry.bytestreams import batched
 from registry.errors import RegistryError
 from registry.reference import Digest
 from registry.storage.protocols import UploadWriter
 
 log = logging.getLogger("ocireg.mirror")
 READ_CHUNK = 1024 * 1024
-WRITE_BATCH = 1024 * 1024
 
 
 class BlobFill:
@@ -57,22 +57,11 @@ class BlobFill:
             self._progress.set()
 
     async def _copy(self, response: aiohttp.ClientResponse) -> None:
-        pending: list[bytes] = []
-        pending_size = 0
-        async for chunk in response.content.iter_any():
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size >= WRITE_BATCH:
-                await self._write(b"".join(pending))
-                pending, pending_size = [], 0
-        if pending:
-            await self._write(b"".join(pending))
-
-    async def _write(self, data: bytes) -> None:
-        await self.upload.write(data)
-        self.written += len(data)
-        self._progress.set()
-        self._progress = asyncio.Event()
+        async for data in batched(response.content.iter_any()):
+            await self.upload.write(data)
+            self.written += len(data)
+            self._progress.set()
+            self._progress = asyncio.Event()
 
     def _readable(self) -> int:
         """How far readers may go: all bytes once verified, else all but the last."""

@@ -4,7 +4,7 @@ digest, so two repositories asking for the same layer share one fetch."""
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from registry.reference import Digest
 

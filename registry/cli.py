@@ -8,14 +8,15 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
 from . import config as config_module
 from .app import configure_logging, create_app
-from .tools import commands
 from .config import Config, ConfigError
+from .tools import commands
 
 log = logging.getLogger("ocireg")
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'

@@ -10,8 +10,9 @@ import dataclasses
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "OCIREG_"
 ENV_CONFIG_FILE = "OCIREG_CONFIG"

@@ -32,7 +32,7 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
     @classmethod
-    def parse(cls, text: str) -> "Digest":
+    def parse(cls, text: str) -> Digest:
         if not DIGEST_RE.fullmatch(text):
             raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": text})
         algorithm, _, hexpart = text.partition(":")
@@ -45,7 +45,7 @@ class Digest:
         return cls(algorithm, hexpart)
 
     @classmethod
-    def of(cls, data: bytes, algorithm: str = "sha256") -> "Digest":
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
 

@@ -6,13 +6,13 @@ import re
 
 from aiohttp import web
 
+from ..bytestreams import batched
 from ..errors import RegistryError
 from ..keys import REGISTRY
 from ..reference import Digest, parse_name
 from ..storage.protocols import Repository, UploadWriter
 
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
-WRITE_BATCH = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 
 
@@ -48,16 +48,8 @@ def chunk_start(request: web.Request) -> int | None:
 
 async def stream_body(request: web.Request, upload: UploadWriter) -> None:
     """Copy the request body into the upload in batches, so each disk write is a large one."""
-    pending: list[bytes] = []
-    pending_size = 0
-    async for chunk in request.content.iter_any():
-        pending.append(chunk)
-        pending_size += len(chunk)
-        if pending_size >= WRITE_BATCH:
-            await upload.write(b"".join(pending))
-            pending, pending_size = [], 0
-    if pending:
-        await upload.write(b"".join(pending))
+    async for data in batched(request.content.iter_any()):
+        await upload.write(data)
 
 
 async def read_limited(request: web.Request, limit: int, code: str) -> bytes:

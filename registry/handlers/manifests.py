@@ -60,7 +60,7 @@ async def put_manifest(request: web.Request) -> web.Response:
     repo = repository(request)
     body = await read_limited(request, MAX_MANIFEST_BYTES, "MANIFEST_INVALID")
     digest, tags = _target(request, body)
-    descriptor, subject = await repo.manifests.put(body, request.headers.get("Content-Type"), digest)
+    _, subject = await repo.manifests.put(body, request.headers.get("Content-Type"), digest)
     for tag in tags:
         await repo.tags.set(tag, digest)
     headers = {"Location": f"/v2/{repo.name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}

@@ -10,6 +10,7 @@ from ..reference import Digest, parse_name
 from ..storage.protocols import Descriptor, Repository, UploadWriter
 from .base import chunk_start, query_digest, repository, stream_body
 
+
 def _session_headers(name: str, upload: UploadWriter) -> dict[str, str]:
     return {
         "Location": f"/v2/{name}/blobs/uploads/{upload.id}",

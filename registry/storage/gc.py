@@ -17,8 +17,8 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import RegistryError
 from ..mediatypes import ParsedManifest, parse_manifest

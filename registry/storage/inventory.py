@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
 
@@ -34,7 +35,7 @@ def _digests(folder: str) -> dict[Digest, float]:
         for name in _names(base):
             try:
                 found[Digest.parse(f"{algorithm}:{name}")] = os.stat(os.path.join(base, name)).st_mtime
-            except Exception:
+            except (OSError, RegistryError):
                 continue
     return found
 
@@ -53,7 +54,7 @@ def _repo(root: str, name: str) -> RepoInventory:
         try:
             with open(os.path.join(folder, "_tags", tag)) as handle:
                 repo.tags[tag] = Digest.parse(handle.read().strip())
-        except Exception:
+        except (OSError, RegistryError):
             continue
     return repo
 
@@ -78,7 +79,7 @@ def _blobs(root: str) -> dict[Digest, tuple[int, float]]:
                 try:
                     st = os.stat(data)
                     found[Digest.parse(f"{algorithm}:{hexpart}")] = (st.st_size, st.st_mtime)
-                except Exception:
+                except (OSError, RegistryError):
                     continue
     return found
 

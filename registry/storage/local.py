@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..reference import Digest
 from . import paths
-from .blobs import ContentStore, Links, LinkedBlobStore
+from .blobs import ContentStore, LinkedBlobStore, Links
 from .driver.base import Driver
 from .manifests import LocalManifestStore
 from .referrers import LocalReferrerIndex

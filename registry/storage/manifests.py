@@ -9,9 +9,14 @@ from __future__ import annotations
 import logging
 
 from ..errors import RegistryError
-from ..mediatypes import MANIFEST_TYPES, ParsedManifest, declared_media_type, parse_manifest
+from ..mediatypes import (
+    MANIFEST_TYPES,
+    ParsedManifest,
+    declared_media_type,
+    parse_manifest,
+)
 from ..reference import Digest
-from .blobs import ContentStore, Links, LinkedBlobStore
+from .blobs import ContentStore, LinkedBlobStore, Links
 from .driver.base import PathNotFound
 from .protocols import Descriptor
 from .referrers import LocalReferrerIndex

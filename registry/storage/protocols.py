@@ -6,8 +6,9 @@ implement them, so a handler never learns where content comes from.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Protocol
 
 from ..reference import Digest
 
@@ -29,7 +30,7 @@ class Descriptor:
         return doc
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> "Descriptor":
+    def from_json(cls, doc: dict[str, Any]) -> Descriptor:
         return cls(doc["mediaType"], Digest.parse(doc["digest"]), int(doc["size"]),
                    doc.get("artifactType"), doc.get("annotations"))
 
@@ -49,7 +50,7 @@ class BlobStore(Protocol):
     async def stat(self, digest: Digest) -> Descriptor: ...
     async def open(self, digest: Digest) -> BlobContent: ...
     async def delete(self, digest: Digest) -> None: ...
-    async def mount(self, digest: Digest, source: "Repository") -> Descriptor | None: ...
+    async def mount(self, digest: Digest, source: Repository) -> Descriptor | None: ...
 
 
 class UploadWriter(Protocol):

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
@@ -24,7 +25,6 @@ from .driver.base import FileWriter, PathNotFound
 from .protocols import Descriptor
 
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-HASH_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass
@@ -53,18 +53,10 @@ class RunningHashes:
         self._by_id.pop(upload_id, None)
 
 
-def _hash_file(path: str, algorithm: str) -> str:
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
 class LocalUpload:
     """One session; `write` appends, `commit` verifies and publishes, `cancel` forgets."""
 
-    def __init__(self, store: "LocalUploadStore", upload_id: str, algorithm: str, file: FileWriter) -> None:
+    def __init__(self, store: LocalUploadStore, upload_id: str, algorithm: str, file: FileWriter) -> None:
         self.store = store
         self.id = upload_id
         self.algorithm = algorithm
@@ -111,7 +103,7 @@ class LocalUpload:
             return str(running.hasher.hexdigest())
         path = self.store.content.driver.local_path(paths.upload_data(self.id))
         assert path is not None, "re-hashing needs a local driver"
-        return await asyncio.get_running_loop().run_in_executor(None, _hash_file, path, algorithm)
+        return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
 
     async def cancel(self) -> None:
         await self.file.close()

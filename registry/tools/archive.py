@@ -7,7 +7,8 @@ import io
 import json
 import os
 import tarfile
-from typing import IO, Any, Iterable
+from collections.abc import Iterable
+from typing import IO, Any
 
 from ..reference import Digest
 

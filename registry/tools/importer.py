@@ -15,7 +15,14 @@ from ..errors import RegistryError
 from ..mediatypes import MAX_MANIFEST_BYTES, parse_manifest
 from ..reference import Digest, parse_name
 from ..storage.local import LocalRepository
-from .archive import CONTAINERD_NAME, INDEX_FILE, REF_NAME, member_digest, open_archive, read_member
+from .archive import (
+    CONTAINERD_NAME,
+    INDEX_FILE,
+    REF_NAME,
+    member_digest,
+    open_archive,
+    read_member,
+)
 from .imageref import ImageRef, ImageRefError, parse_image
 from .progress import Progress, human_bytes
 

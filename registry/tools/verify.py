@@ -5,11 +5,11 @@ at missing content is dropped, so the next pull through the mirror fetches it ag
 
 from __future__ import annotations
 
-import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
+from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..mediatypes import parse_manifest
 from ..reference import Digest
@@ -18,7 +18,6 @@ from ..storage.inventory import Inventory, RepoInventory, take_inventory
 from .progress import Progress, human_bytes
 
 QUARANTINE = "quarantine"
-READ = 4 * 1024 * 1024
 
 
 @dataclass
@@ -28,17 +27,9 @@ class Findings:
     repaired: int = 0
 
 
-def _hash(path: str, algorithm: str) -> str:
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(READ):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
 def _check_blobs(root: str, inventory: Inventory, findings: Findings, progress: Progress) -> None:
     for digest, (size, _) in sorted(inventory.blobs.items()):
-        if _hash(os.path.join(root, paths.blob_data(digest)), digest.algorithm) != digest.hex:
+        if hash_file(os.path.join(root, paths.blob_data(digest)), digest.algorithm) != digest.hex:
             findings.corrupted.add(digest)
         progress.add(items=1, nbytes=size)
 

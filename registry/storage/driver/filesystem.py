@@ -10,8 +10,9 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .base import Driver, FileInfo, FileWriter, Hasher, PathNotFound
 
