@@ -41,16 +41,19 @@ class MirrorBlobStore:
 
     async def open(self, digest: Digest) -> BlobContent:
         found = await self._local(digest)
-        if found is not None:
-            path = self.m.cache.blobs.content.local_path(digest)
-            assert path is not None
-            return LocalBlob(found.size, path)
-        if not await self.m.upstream_allowed():
-            raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
-        fill = await self.m.fills.get(digest, lambda: self._start_fill(digest))
-        return FillContent(fill, lambda offset, length: self.m.upstream.blob_range(digest, offset, length))
+        if found is None:
+            if not await self.m.upstream_allowed():
+                raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
+            fill = await self.m.fills.get(digest, lambda: self._start_fill(digest))
+            if fill is not None:
+                return FillContent(fill, lambda offset, length: self.m.upstream.blob_range(digest, offset, length))
+            found = await self.m.cache.blobs.stat(digest)
+        return LocalBlob(found.size, self.m.cache.blobs.content.path(digest))
 
-    async def _start_fill(self, digest: Digest) -> BlobFill:
+    async def _start_fill(self, digest: Digest) -> BlobFill | None:
+        """A fill that finished between our first look and now has left the blob linked."""
+        if await self.m.cache.blobs.links.exists(digest):
+            return None
         response = await self.m.upstream.open_blob(digest)
         size = response.content_length
         if size is None:

@@ -19,6 +19,8 @@ import aiohttp
 from registry.config import UpstreamConfig
 from registry.errors import RegistryError
 
+from .inflight import InFlight
+
 log = logging.getLogger("ocireg.mirror")
 
 MANIFEST_ACCEPT = ", ".join((
@@ -52,6 +54,7 @@ class UpstreamClient:
         self.base = config.url.rstrip("/")
         self.session = session
         self.tokens: dict[str, Token] = {}
+        self.token_fetches: InFlight[Token] = InFlight()  # concurrent 401s share one fetch
         self.basic = False
 
     def _credentials(self) -> aiohttp.BasicAuth | None:
@@ -102,7 +105,10 @@ class UpstreamClient:
             return
         if scheme != "bearer" or "realm" not in params:
             raise RegistryError("UNAUTHORIZED", f"upstream {self.name} sent an unusable challenge: {challenge!r}")
-        self.tokens[scope] = await self._fetch_token(params, params.get("scope", scope))
+        token = self.tokens.get(scope)
+        if token is None or token.expires <= time.monotonic():
+            wanted = params.get("scope", scope)
+            self.tokens[scope] = await self.token_fetches.get(wanted, lambda: self._fetch_token(params, wanted))
 
     async def _fetch_token(self, params: dict[str, str], scope: str) -> Token:
         query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}

@@ -15,19 +15,22 @@ from .inflight import InFlight
 class Fills:
     def __init__(self) -> None:
         self._active: dict[Digest, BlobFill] = {}
-        self._starting: InFlight[BlobFill] = InFlight()
+        self._starting: InFlight[BlobFill | None] = InFlight()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def active(self, digest: Digest) -> BlobFill | None:
         fill = self._active.get(digest)
         return fill if fill is not None and not fill.done.done() else None
 
-    async def get(self, digest: Digest, start: Callable[[], Awaitable[BlobFill]]) -> BlobFill:
-        """The fill in flight for `digest`, or a new one that `start` opens."""
+    async def get(self, digest: Digest, start: Callable[[], Awaitable[BlobFill | None]]) -> BlobFill | None:
+        """The fill in flight for `digest`, or a new one that `start` opens; None when `start`
+        found the blob already stored (a fill that finished just before we asked)."""
         return self.active(digest) or await self._starting.get(digest, lambda: self._start(digest, start))
 
-    async def _start(self, digest: Digest, start: Callable[[], Awaitable[BlobFill]]) -> BlobFill:
+    async def _start(self, digest: Digest, start: Callable[[], Awaitable[BlobFill | None]]) -> BlobFill | None:
         fill = await start()
+        if fill is None:
+            return None
         self._active[digest] = fill
         task = asyncio.create_task(fill.run())
         self._tasks.add(task)

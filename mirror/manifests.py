@@ -37,6 +37,12 @@ class MirrorManifestStore:
         return await self.m.manifests_in_flight.get(key, lambda: self._fetch(reference))
 
     async def _fetch(self, reference: str) -> FetchedManifest:
+        if ":" in reference:  # a fetch of this digest may have finished since our first look
+            try:
+                descriptor, body = await self.m.cache.manifests.get(Digest.parse(reference))
+                return FetchedManifest(descriptor.digest, descriptor.media_type, body)
+            except RegistryError:
+                pass
         fetched = await self.m.upstream.manifest(reference)
         await self.m.cache.manifests.store(fetched.body, fetched.media_type, fetched.digest)
         return fetched

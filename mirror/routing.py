@@ -41,9 +41,11 @@ class Router:
 
     def route(self, name: str, ns: str | None) -> Route | None:
         """Rule 3 depends on whether the name exists locally; the repository checks that."""
-        upstream = self.upstreams.get(ns or "")
-        if upstream is not None:
-            return self._allowed(upstream, name)
+        if ns:
+            upstream = self.upstreams.get(ns)
+            # An ns we do not mirror is served from pushed content only: answering it from
+            # another registry would hand out a different image under the same name.
+            return self._allowed(upstream, name) if upstream is not None else None
         prefixed = self.mirrored_namespace(name)
         if prefixed is not None:
             return self._allowed(prefixed, name.split("/", 1)[1])

@@ -89,18 +89,19 @@ async def send_blob(request: web.Request, blob: BlobContent, digest: Digest,
     if request.method == "HEAD" or plan.length == 0:
         await response.write_eof()
         return response
-    if blob.path is not None:
-        await _send_file(request, response, blob.path, plan)
-    else:
-        try:
+    try:
+        if blob.path is not None:
+            await _send_file(request, response, blob.path, plan)
+        else:
             await _send_stream(response, blob, plan)
-        except RegistryError as err:
-            # The status line is already out: the one honest signal left is a body cut short.
-            log.warning("stream of %s cut short: %s", digest, err.message)
-            if request.transport is not None:
-                request.transport.close()
-            return response
-    await response.write_eof()
+        await response.write_eof()
+    except ConnectionResetError:
+        log.debug("client went away during %s", digest)  # clients cancel pulls all the time
+    except RegistryError as err:
+        # The status line is already out: the one honest signal left is a body cut short.
+        log.warning("stream of %s cut short: %s", digest, err.message)
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 
