@@ -27,7 +27,7 @@ class MirrorBlobStore:
             except RegistryError:
                 continue
         content = self.m.cache.blobs.content
-        if await content.exists(digest):
+        if await content.renew(digest):
             return await self.m.cache.blobs.link(digest, await content.size(digest))
         return None
 

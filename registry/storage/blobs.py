@@ -61,13 +61,13 @@ class ContentStore:
     async def put(self, digest: Digest, data: bytes) -> None:
         """Content is immutable: a second writer of the same digest only renews its age, which
         keeps gc's grace period from removing content that is being reused right now."""
-        if await self.exists(digest):
-            await self.touch(digest)
-        else:
+        if not await self.renew(digest):
             await self.driver.write(paths.blob_data(digest), data)
 
-    async def touch(self, digest: Digest) -> None:
-        await self.driver.touch(paths.blob_data(digest))
+    async def renew(self, digest: Digest) -> bool:
+        """Mark stored content as in use now (gc spares it for a grace period); False when
+        the content is not stored, or gc took it a moment ago."""
+        return await self.driver.touch(paths.blob_data(digest))
 
     async def ingest(self, source: str, digest: Digest) -> None:
         """Publish a finished, verified upload file under its digest."""
@@ -153,7 +153,6 @@ class LinkedBlobStore:
             found = await source.blobs.stat(digest)
         except RegistryError:
             return None
-        if not await self.content.exists(digest):
+        if not await self.content.renew(digest):
             return None
-        await self.content.touch(digest)
         return await self.link(digest, found.size)

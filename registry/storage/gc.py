@@ -1,9 +1,11 @@
 """Mark and sweep, safe while the server runs.
 
-Mark: every blob a manifest of any repository refers to, and every blob some repository links.
-Sweep: blob files nobody marks, older than the grace period, re-checked just before removal
-(a push that reuses old content touches it, which restarts its grace). Uploads in flight live
-outside the blob store and are not touched until they have been idle for `UPLOAD_EXPIRY`.
+Mark: every blob a manifest of any repository refers to, and every blob linked within the grace
+period (a push in progress). Sweep: blob files nobody marks, older than the grace period,
+re-checked just before removal (a push that reuses old content touches it, which restarts its
+grace), with the links that pointed at them. Uploads in flight live outside the blob store and
+are not touched until they have been idle for `UPLOAD_EXPIRY`. A grace of zero gives up that
+protection: only use it with the server stopped.
 
 Options shrink what is kept before the mark: `untagged` drops manifests no tag reaches and no
 kept manifest is the subject of; `older_than` and `max_size` evict mirrored images (never
@@ -63,6 +65,13 @@ class Store:
             except (OSError, RegistryError):
                 self._parsed[digest] = None
         return self._parsed[digest]
+
+    def renewed(self, relative: str, seen: float) -> bool:
+        """True when the file changed since the inventory saw it at `seen`."""
+        try:
+            return os.stat(os.path.join(self.root, relative)).st_mtime > seen
+        except FileNotFoundError:
+            return False
 
     def remove(self, relative: str) -> None:
         if not self.dry_run:
@@ -148,17 +157,32 @@ def _evict_mirrored(store: Store, inventory: Inventory, is_mirrored: Callable[[s
                 del repo.layers[digest]
 
 
-def _mark(store: Store, inventory: Inventory) -> set[Digest]:
+def _mark(store: Store, inventory: Inventory, grace: float) -> set[Digest]:
+    """Blobs some manifest refers to, and blobs linked within the grace period: a push in
+    progress links its blobs before its manifest arrives."""
     marked: set[Digest] = set()
+    now = time.time()
     for repo in inventory.repositories:
-        marked.update(repo.layers)
         marked.update(_blobs_of(store, set(repo.manifests)))
+        marked.update(d for d, linked in repo.layers.items() if now - linked < grace)
     return marked
 
 
+def _unlink_layers(store: Store, inventory: Inventory, marked: set[Digest]) -> None:
+    """A link to a blob no manifest needs goes with the blob, so a client that asks for it
+    again uploads it again instead of trusting content about to vanish."""
+    for repo in inventory.repositories:
+        for digest in [d for d in repo.layers if d not in marked]:
+            if store.renewed(paths.layer_link(repo.name, digest), repo.layers[digest]):
+                continue  # re-linked by a push since the inventory was taken
+            store.remove(paths.layer_link(repo.name, digest))
+            del repo.layers[digest]
+
+
 def _sweep(store: Store, inventory: Inventory, marked: set[Digest], report: GcReport, grace: float) -> None:
-    """A fresh inventory of links guards against content linked since the first mark."""
-    again = _mark(store, take_inventory(store.root)) if not store.dry_run else marked
+    """A fresh inventory guards against content referenced or linked since the first mark,
+    and each blob's age is read again just before it goes (reuse renews it)."""
+    again = _mark(store, take_inventory(store.root), grace) if not store.dry_run else marked
     now = time.time()
     for digest, (size, _) in inventory.blobs.items():
         if digest in marked or digest in again:
@@ -207,6 +231,8 @@ def collect_garbage(root: str, options: GcOptions, is_mirrored: Callable[[str], 
         _untagged(store, inventory, report, options.grace)
     if options.max_size is not None or options.older_than is not None:
         _evict_mirrored(store, inventory, is_mirrored, options, report)
-    _sweep(store, inventory, _mark(store, inventory), report, options.grace)
+    marked = _mark(store, inventory, options.grace)
+    _unlink_layers(store, inventory, marked)
+    _sweep(store, inventory, marked, report, options.grace)
     _expire_uploads(root, options.dry_run)
     return report

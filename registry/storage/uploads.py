@@ -90,9 +90,7 @@ class LocalUpload:
                                                           "actual": f"{digest.algorithm}:{actual}"})
         size = self.file.size
         content = self.store.content
-        if await content.exists(digest):
-            await content.touch(digest)
-        else:
+        if not await content.renew(digest):
             await content.ingest(paths.upload_data(self.id), digest)
         await self.cancel()
         return size

@@ -23,7 +23,7 @@ from .walk import walk_image
 async def resolve_name(registry: MirrorRegistry, text: str) -> ImageRef:
     """A name pushed to ocireg as written (`team/app:v1`) is exported as such; anything else is
     read with Docker's conventions (`alpine` is `docker.io/library/alpine`)."""
-    local = parse_image(text, set())
+    local = parse_image(text, None)
     if registry.router.mirrored_namespace(local.name) is None and await registry.local.repository(local.name).exists():
         return local
     return parse_image(text, set(registry.router.upstreams))

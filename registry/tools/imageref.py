@@ -36,29 +36,37 @@ def _registry_host(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
-def parse_image(text: str, upstreams: set[str]) -> ImageRef:
-    """Docker's conventions: no registry means Docker Hub, one component means `library/`.
-    A `host:port/` prefix (ocireg itself) is dropped; another registry must be an upstream."""
+def parse_image(text: str, upstreams: set[str] | None) -> ImageRef:
+    """With `upstreams`, Docker's conventions: no registry means Docker Hub, one component
+    means `library/`, another registry must be an upstream. With None, the name as written
+    (how archives and local pushes name images). Either way a `host:port/` prefix (ocireg
+    itself) is dropped."""
     rest, _, digest_text = text.strip().partition("@")
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
+    slash, colon = rest.rfind("/"), rest.rfind(":")
     tag = rest[colon + 1:] if colon > slash else None
     name = rest[:colon] if colon > slash else rest
     first, _, remainder = name.partition("/")
-    if remainder and _registry_host(first):
-        if ":" in first or first == "localhost":
-            name = remainder
-        elif first not in upstreams:
-            raise ImageRefError(f"{text}: no upstream named {first} is configured")
-    elif DOCKER_HUB in upstreams:
-        name = f"{DOCKER_HUB}/{name if '/' in name else 'library/' + name}"
-    if name.startswith(f"{DOCKER_HUB}/") and name.count("/") == 1:
-        name = f"{DOCKER_HUB}/library/{name.split('/', 1)[1]}"
+    if remainder and (":" in first or first == "localhost"):
+        name = remainder
+    elif upstreams is not None:
+        name = _docker_name(text, name, upstreams)
     try:
         return ImageRef(parse_name(name), parse_tag(tag) if tag else None,
                         Digest.parse(digest_text) if digest_text else None)
     except RegistryError as err:
         raise ImageRefError(f"{text}: {err.message}") from None
+
+
+def _docker_name(text: str, name: str, upstreams: set[str]) -> str:
+    first, _, remainder = name.partition("/")
+    if remainder and _registry_host(first):
+        if first not in upstreams:
+            raise ImageRefError(f"{text}: no upstream named {first} is configured")
+    elif DOCKER_HUB in upstreams:
+        name = f"{DOCKER_HUB}/{name}"
+    if name.startswith(f"{DOCKER_HUB}/") and name.count("/") == 1:
+        name = f"{DOCKER_HUB}/library/{name.split('/', 1)[1]}"
+    return name
 
 
 def read_image_list(path: str) -> list[str]:

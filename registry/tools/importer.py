@@ -7,6 +7,7 @@ corrupted or partial archive leaves no visible trace; importing twice changes no
 from __future__ import annotations
 
 import json
+import tarfile
 from typing import Any
 
 from mirror.registry import MirrorRegistry
@@ -53,9 +54,13 @@ async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress)
             if digest is None:
                 continue
             upload = await uploads.start(digest.algorithm)
-            handle = read_member(tar, member)
-            while chunk := handle.read(READ):
-                await upload.write(chunk)
+            try:
+                handle = read_member(tar, member)
+                while chunk := handle.read(READ):
+                    await upload.write(chunk)
+            except BaseException:
+                await upload.cancel()  # a truncated archive leaves no upload behind
+                raise
             try:
                 await upload.publish(digest)
             except RegistryError:
@@ -66,17 +71,19 @@ async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress)
     return index
 
 
-def _entry_image(entry: dict[str, Any], default_name: str | None, upstreams: set[str]) -> ImageRef:
+def _entry_image(entry: dict[str, Any], default_name: str | None) -> ImageRef:
+    """Names are taken as written: an image exported from `team/app` comes back there, one
+    exported from the mirror's cache (`docker.io/library/app`) back into the cache."""
     annotations = entry.get("annotations") or {}
     full = annotations.get(CONTAINERD_NAME)
     ref = annotations.get(REF_NAME)
     named = full or (ref if ref and ("/" in ref or ref.count(":") == 1) else None)
     if isinstance(named, str):
-        return parse_image(named, upstreams)
+        return parse_image(named, None)
     if default_name is None:
         raise ImageRefError(f"index entry {entry.get('digest')} names no repository (ref name "
                             f"{ref!r}); give one with --name")
-    return parse_image(f"{default_name}:{ref}" if ref else default_name, upstreams)
+    return parse_image(f"{default_name}:{ref}" if ref else default_name, None)
 
 
 async def _check_complete(registry: MirrorRegistry, digest: Digest) -> None:
@@ -107,11 +114,10 @@ async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest)
 async def import_archive(registry: MirrorRegistry, path: str, default_name: str | None, progress: Progress) -> int:
     try:
         index = await _ingest_blobs(registry, path, progress)
-        upstreams = set(registry.router.upstreams)
-        entries = [(_entry_image(e, default_name, upstreams), Digest.parse(e["digest"])) for e in index.get("manifests", [])]
+        entries = [(_entry_image(e, default_name), Digest.parse(e["digest"])) for e in index.get("manifests", [])]
         for _, digest in entries:
             await _check_complete(registry, digest)
-    except (ArchiveError, ImageRefError, OSError, ValueError, KeyError) as err:
+    except (ArchiveError, ImageRefError, OSError, ValueError, KeyError, tarfile.TarError) as err:
         progress.fail(path, str(err))
         return progress.finish("nothing imported")
     except RegistryError as err:

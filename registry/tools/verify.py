@@ -20,10 +20,14 @@ from .progress import Progress, human_bytes
 QUARANTINE = "quarantine"
 
 
+Problem = tuple[str, str]  # (what: a repository, tag or blob; why)
+
+
 @dataclass
 class Findings:
     corrupted: set[Digest] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
+    fixable: list[Problem] = field(default_factory=list)  # a link or tag --repair drops
+    unfixable: list[Problem] = field(default_factory=list)  # a pushed image missing content
     repaired: int = 0
 
 
@@ -42,8 +46,8 @@ class Checker:
         self.repair = repair
         self.mirrored = mirrored
 
-    def _drop(self, relative: str, problem: str) -> None:
-        self.findings.problems.append(problem)
+    def _drop(self, relative: str, problem: Problem) -> None:
+        self.findings.fixable.append(problem)
         if self.repair:
             try:
                 os.unlink(os.path.join(self.root, relative))
@@ -54,17 +58,18 @@ class Checker:
     def repository(self, repo: RepoInventory) -> None:
         for digest in list(repo.layers):
             if digest not in self.present:
-                self._drop(paths.layer_link(repo.name, digest), f"{repo.name}: blob {digest} is missing or corrupted")
+                self._drop(paths.layer_link(repo.name, digest), (repo.name, f"blob {digest} is missing or corrupted"))
                 del repo.layers[digest]
         for digest in list(repo.manifests):
             if digest not in self.present:
-                self._drop(paths.manifest_link(repo.name, digest), f"{repo.name}: manifest {digest} is missing or corrupted")
+                self._drop(paths.manifest_link(repo.name, digest),
+                           (repo.name, f"manifest {digest} is missing or corrupted"))
                 del repo.manifests[digest]
             else:
                 self._references(repo, digest)
         for tag, digest in repo.tags.items():
             if digest not in repo.manifests:
-                self._drop(paths.tag(repo.name, tag), f"{repo.name}:{tag} points at {digest}, which is not here")
+                self._drop(paths.tag(repo.name, tag), (f"{repo.name}:{tag}", f"points at {digest}, which is not here"))
 
     def _references(self, repo: RepoInventory, digest: Digest) -> None:
         """Pushed images must be complete; a mirror fetches what it lacks on demand."""
@@ -74,14 +79,14 @@ class Checker:
             with open(os.path.join(self.root, paths.blob_data(digest)), "rb") as handle:
                 parsed = parse_manifest(handle.read(), None)
         except RegistryError as err:
-            self.findings.problems.append(f"{repo.name}: manifest {digest} does not parse: {err.message}")
+            self.findings.unfixable.append((repo.name, f"manifest {digest} does not parse: {err.message}"))
             return
         for blob in parsed.blobs:
             if blob not in self.present:
-                self.findings.problems.append(f"{repo.name}: manifest {digest} needs blob {blob}, which is missing")
+                self.findings.unfixable.append((repo.name, f"manifest {digest} needs blob {blob}, which is missing"))
         for child in parsed.manifests:
             if child not in repo.manifests:
-                self.findings.problems.append(f"{repo.name}: index {digest} needs manifest {child}, which is missing")
+                self.findings.unfixable.append((repo.name, f"index {digest} needs manifest {child}, which is missing"))
 
 
 def _quarantine(root: str, digest: Digest) -> None:
@@ -91,25 +96,30 @@ def _quarantine(root: str, digest: Digest) -> None:
 
 
 def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress) -> int:
-    """Blocking: run it on a worker thread. Returns the exit status."""
+    """Blocking: run it on a worker thread. Returns the exit status: non-zero while anything
+    is wrong, or, with --repair, while anything is left that repairing could not mend."""
     inventory = take_inventory(root)
     findings = Findings()
     progress.total_items = len(inventory.blobs)
     _check_blobs(root, inventory, findings, progress)
     for digest in sorted(findings.corrupted):
-        progress.fail(f"blob {digest}", "content does not match its digest" + (" (moved to quarantine)" if repair else ""))
+        findings.fixable.append((f"blob {digest}", "content does not match its digest"))
         if repair:
             _quarantine(root, digest)
     mirrored = {repo.name for repo in inventory.repositories if is_mirrored(repo.name)}
     checker = Checker(root, inventory, findings, repair, mirrored)
     for repo in inventory.repositories:
         checker.repository(repo)
-    for problem in findings.problems:
-        progress.fail(problem.split(":", 1)[0], problem.split(":", 1)[1].strip())
+    for what, why in findings.fixable:
+        if repair:
+            progress.note(f"repaired: {what}: {why}")
+        else:
+            progress.fail(what, why)
+    for what, why in findings.unfixable:
+        progress.fail(what, why)
     total = sum(size for size, _ in inventory.blobs.values())
     summary = (f"verified {len(inventory.blobs)} blobs ({human_bytes(total)}) in "
                f"{len(inventory.repositories)} repositories")
-    if repair and progress.failures:
+    if repair and findings.fixable:
         summary += f"; repaired: {len(findings.corrupted)} blobs quarantined, {findings.repaired} links dropped"
-        progress.failures.clear()
     return progress.finish(summary)

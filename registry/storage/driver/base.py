@@ -66,8 +66,8 @@ class Driver(abc.ABC):
         """Publish a finished file atomically under a new path."""
 
     @abc.abstractmethod
-    async def touch(self, path: str) -> None:
-        """Set the modification time to now; missing paths are not an error."""
+    async def touch(self, path: str) -> bool:
+        """Set the modification time to now; False when the path does not exist."""
 
     @abc.abstractmethod
     async def append(self, path: str) -> FileWriter: ...

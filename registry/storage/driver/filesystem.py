@@ -87,11 +87,12 @@ def _delete(path: str) -> None:
         pass
 
 
-def _touch(path: str) -> None:
+def _touch(path: str) -> bool:
     try:
         os.utime(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def _move(source: str, destination: str) -> None:
@@ -171,8 +172,8 @@ class FilesystemDriver(Driver):
     async def move(self, source: str, destination: str) -> None:
         await _run(_move, self._full(source), self._full(destination))
 
-    async def touch(self, path: str) -> None:
-        await _run(_touch, self._full(path))
+    async def touch(self, path: str) -> bool:
+        return await _run(_touch, self._full(path))
 
     async def append(self, path: str) -> LocalFileWriter:
         try:
