@@ -3,6 +3,8 @@ mirrored ones for names the routing rules send upstream."""
 
 from __future__ import annotations
 
+import functools
+
 import aiohttp
 
 from registry.config import MirrorConfig
@@ -16,7 +18,7 @@ from .fills import Fills
 from .inflight import InFlight
 from .pulls import PullClock
 from .repository import MirroredRepository
-from .routing import Router
+from .routing import Route, Router
 from .upstream import FetchedManifest, UpstreamRepository
 
 CONNECT_TIMEOUT = 10.0
@@ -53,11 +55,15 @@ class MirrorRegistry:
         route = self.router.route(name, ns)
         if route is None or self.session is None:
             return self.local.repository(name)
-        cache = self.local.repository(route.cache_name)
+        return self._mirrored(name, route)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - lives as long as the registry itself
+    def _mirrored(self, name: str, route: Route) -> MirroredRepository:
+        """Built once per name and route: the stores are stateless views over shared state."""
         mirrored = Mirrored(
             route=route,
             local=None if self.router.mirrored_namespace(name) else self.local.repository(name),
-            cache=cache,
+            cache=self.local.repository(route.cache_name),
             upstream=UpstreamRepository(self.clients[route.upstream.name], route.remote),
             fills=self.fills,
             manifests_in_flight=self.manifests_in_flight,

@@ -16,6 +16,7 @@ from ..errors import RegistryError
 from ..reference import Digest
 from . import paths
 from .driver.base import Driver, PathNotFound
+from .memo import ContentMemo
 from .protocols import Descriptor, Repository
 
 OCTET_STREAM = "application/octet-stream"
@@ -48,6 +49,7 @@ class ContentStore:
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        self.memo = ContentMemo()
 
     async def size(self, digest: Digest) -> int:
         return (await self.driver.stat(paths.blob_data(digest))).size
@@ -56,7 +58,15 @@ class ContentStore:
         return await self.driver.exists(paths.blob_data(digest))
 
     async def read(self, digest: Digest) -> bytes:
-        return await self.driver.read(paths.blob_data(digest))
+        """Whole content (manifests): remembered, since the same bytes are asked for again."""
+        data = self.memo.get(digest)
+        if data is None:
+            data = await self.driver.read(paths.blob_data(digest))
+            if Digest.of(data, digest.algorithm) != digest:
+                raise RegistryError("BLOB_UNKNOWN", f"stored content of {digest} is corrupted; "
+                                    "run `ocireg verify --repair`", {"digest": str(digest)})
+            self.memo.put(digest, data)
+        return data
 
     async def put(self, digest: Digest, data: bytes) -> None:
         """Content is immutable: a second writer of the same digest only renews its age, which
@@ -94,7 +104,7 @@ class Links:
 
     async def get(self, digest: Digest) -> Descriptor:
         try:
-            raw = await self.driver.read(self.path_of(digest))
+            raw = await self.driver.read_small(self.path_of(digest))
         except PathNotFound:
             raise RegistryError(self.unknown, detail={"digest": str(digest)}) from None
         return Descriptor.from_json(json.loads(raw))

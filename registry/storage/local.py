@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from ..reference import Digest
 from . import paths
 from .blobs import ContentStore, LinkedBlobStore, Links
@@ -38,6 +40,12 @@ class LocalRegistry:
 
     def repository(self, name: str, ns: str | None = None) -> LocalRepository:
         """`ns` names the registry a client meant; pushed content is served whatever it says."""
+        return self._repository(name)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - lives as long as the registry itself
+    def _repository(self, name: str) -> LocalRepository:
+        """Repositories hold no state of their own; one per name spares every request the
+        construction of its stores."""
         return LocalRepository(self.content, name, self.hashes)
 
     async def catalog(self) -> list[str]:

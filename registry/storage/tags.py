@@ -15,7 +15,7 @@ class LocalTagStore:
 
     async def resolve(self, tag: str) -> Digest:
         try:
-            raw = await self.driver.read(paths.tag(self.name, tag))
+            raw = await self.driver.read_small(paths.tag(self.name, tag))
         except PathNotFound:
             raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag}) from None
         return Digest.parse(raw.decode().strip())

@@ -44,6 +44,10 @@ class Driver(abc.ABC):
     async def read(self, path: str) -> bytes: ...
 
     @abc.abstractmethod
+    async def read_small(self, path: str) -> bytes:
+        """A file of a few hundred bytes (a link, a tag), on the hot path of every pull."""
+
+    @abc.abstractmethod
     async def write(self, path: str, data: bytes) -> None:
         """Replace the file atomically: temporary file, fsync, rename."""
 
