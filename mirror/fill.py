@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from typing import IO
 
 import aiohttp
 
@@ -69,7 +70,16 @@ class BlobFill:
             return self.size
         return min(self.written, self.size - 1)
 
-    def _open(self) -> int:
+    async def readable(self, offset: int) -> int:
+        while True:
+            limit = self._readable()
+            if limit > offset:
+                return limit
+            if self.done.done():
+                self.done.result()  # raises the fill's failure
+            await self._progress.wait()
+
+    def open_fd(self) -> int:
         """The upload file, or, when the fill finished in between, the published blob."""
         try:
             return os.open(self.path, os.O_RDONLY)
@@ -81,7 +91,7 @@ class BlobFill:
     async def follow(self, offset: int, length: int) -> AsyncIterator[bytes]:
         """`length` bytes from `offset`, as the fill writes them."""
         loop = asyncio.get_running_loop()
-        fd = await loop.run_in_executor(None, self._open)
+        fd = await loop.run_in_executor(None, self.open_fd)
         end = min(offset + length, self.size)
         try:
             while offset < end:
@@ -114,9 +124,18 @@ class FillContent:
         self.size = fill.size
         self.path: str | None = None
 
+    def _far_ahead(self, offset: int) -> bool:
+        return offset > self.fill.written + FOLLOW_AHEAD and not self.fill.done.done()
+
     def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         length = self.size - offset if length is None else length
-        if offset > self.fill.written + FOLLOW_AHEAD and not self.fill.done.done():
+        if self._far_ahead(offset):
             return self.fetch_range(offset, length)
         return self.fill.follow(offset, length)
+
+    def open_file(self, offset: int) -> IO[bytes] | None:
+        return None if self._far_ahead(offset) else os.fdopen(self.fill.open_fd(), "rb")
+
+    async def readable(self, offset: int) -> int:
+        return await self.fill.readable(offset)
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..errors import RegistryError
 from ..ranges import Span, parse_ranges
 from ..reference import Digest
-from ..storage.protocols import BlobContent
+from ..storage.protocols import BlobContent, GrowingBlob
 
 log = logging.getLogger("ocireg")
 FALLBACK_CHUNK = 256 * 1024
@@ -92,6 +92,8 @@ async def send_blob(request: web.Request, blob: BlobContent, digest: Digest,
     try:
         if blob.path is not None:
             await _send_file(request, response, blob.path, plan)
+        elif isinstance(blob, GrowingBlob):
+            await _send_growing(request, response, blob, plan)
         else:
             await _send_stream(response, blob, plan)
         await response.write_eof()
@@ -111,22 +113,42 @@ async def _send_file(request: web.Request, response: web.StreamResponse, path: s
         for head, span in plan.parts:
             if head:
                 await response.write(head)
-            await _sendfile(request, response, handle, span)
+            await _sendfile(request, response, handle, span.start, span.length)
         if plan.trailer:
             await response.write(plan.trailer)
     finally:
         handle.close()
 
 
-async def _sendfile(request: web.Request, response: web.StreamResponse, handle: IO[bytes], span: Span) -> None:
+async def _sendfile(request: web.Request, response: web.StreamResponse, handle: IO[bytes],
+                    start: int, length: int) -> None:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
     loop = asyncio.get_running_loop()
     try:
-        await loop.sendfile(transport, handle, span.start, span.length, fallback=False)
+        await loop.sendfile(transport, handle, start, length, fallback=False)
     except (NotImplementedError, asyncio.SendfileNotAvailableError):
-        await _copy_span(response, handle, span)
+        await _copy_span(response, handle, Span(start, length))
+
+
+async def _send_growing(request: web.Request, response: web.StreamResponse, blob: GrowingBlob, plan: _Plan) -> None:
+    """Each span goes out with sendfile as the fill makes it readable."""
+    for head, span in plan.parts:
+        if head:
+            await response.write(head)
+        handle = blob.open_file(span.start)
+        if handle is None:
+            await _write_chunks(response, blob, span)
+            continue
+        with handle:
+            offset, end = span.start, span.start + span.length
+            while offset < end:
+                limit = min(await blob.readable(offset), end)
+                await _sendfile(request, response, handle, offset, limit - offset)
+                offset = limit
+    if plan.trailer:
+        await response.write(plan.trailer)
 
 
 async def _copy_span(response: web.StreamResponse, handle: IO[bytes], span: Span) -> None:
@@ -143,11 +165,15 @@ async def _copy_span(response: web.StreamResponse, handle: IO[bytes], span: Span
 
 
 async def _send_stream(response: web.StreamResponse, blob: BlobContent, plan: _Plan) -> None:
-    """Content still arriving (the mirror): each span read from the stream in order."""
+    """Content that is no file: each span read from the stream in order."""
     for head, span in plan.parts:
         if head:
             await response.write(head)
-        async for chunk in blob.chunks(span.start, span.length):
-            await response.write(chunk)
+        await _write_chunks(response, blob, span)
     if plan.trailer:
         await response.write(plan.trailer)
+
+
+async def _write_chunks(response: web.StreamResponse, blob: BlobContent, span: Span) -> None:
+    async for chunk in blob.chunks(span.start, span.length):
+        await response.write(chunk)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from ..reference import Digest
 
@@ -44,6 +44,18 @@ class BlobContent(Protocol):
     def path(self) -> str | None: ...
 
     def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]: ...
+
+
+@runtime_checkable
+class GrowingBlob(BlobContent, Protocol):
+    """Content still being written (the mirror's fill): readers send with sendfile what is
+    readable so far and wait for more, instead of copying every byte through Python."""
+
+    def open_file(self, offset: int) -> IO[bytes] | None:
+        """The file to send from, or None to read the span from `chunks` instead."""
+
+    async def readable(self, offset: int) -> int:
+        """The end of what may be sent, past `offset`; waits for it; raises on a failed fill."""
 
 
 class BlobStore(Protocol):
