@@ -64,3 +64,21 @@ async def test_concurrent_writers_leave_one_whole_value(driver: Driver) -> None:
     local = driver.local_path("")
     if local is not None:
         assert [name for name in os.listdir(local) if name.startswith(".tmp")] == []
+
+
+async def test_read_small_sees_every_replacement_and_removal(driver: Driver) -> None:
+    """Small reads may be remembered, but never past a write by anyone, this process or not."""
+    await driver.write("r/tag", b"sha256:one")
+    assert await driver.read_small("r/tag") == b"sha256:one"
+    await driver.write("r/tag", b"sha256:two")
+    assert await driver.read_small("r/tag") == b"sha256:two"
+    local = driver.local_path("r/tag")
+    if local is not None:  # another process replacing the file the same way
+        tmp = local + ".other"
+        with open(tmp, "wb") as handle:
+            handle.write(b"sha256:333")
+        os.replace(tmp, local)
+        assert await driver.read_small("r/tag") == b"sha256:333"
+    await driver.delete("r/tag")
+    with pytest.raises(PathNotFound):
+        await driver.read_small("r/tag")
