@@ -14,12 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from . import config as config_module
+from .accesslog import AccessLogger
 from .app import configure_logging, create_app
 from .config import Config, ConfigError
 from .tools import commands
 
 log = logging.getLogger("ocireg")
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +82,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 async def _serve(config: Config) -> None:
     app = create_app(config)
     runner = web.AppRunner(app, access_log=log if config.log.access else None,
-                           access_log_format=ACCESS_LOG_FORMAT, handle_signals=False)
+                           access_log_class=AccessLogger, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
     await site.start()
