@@ -79,10 +79,13 @@ class UpstreamClient:
         """A request whose 401 is answered once by fetching a token; the caller releases it."""
         scope = f"repository:{repository}:pull"
         for attempt in (1, 2):
+            used = self.tokens.get(scope)
             sent = {**(headers or {}), **self._auth_headers(scope)}
             response = await self._send(method, path, sent)
             if response.status != 401 or attempt == 2:
                 return response
+            if used is not None and self.tokens.get(scope) is used:
+                del self.tokens[scope]  # refused before it expired (revoked, or a clock skew)
             challenge = response.headers.get("WWW-Authenticate", "")
             response.release()
             await self._authenticate(challenge, scope)

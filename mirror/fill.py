@@ -19,7 +19,7 @@ import aiohttp
 from registry.bytestreams import batched
 from registry.errors import RegistryError
 from registry.reference import Digest
-from registry.storage.protocols import UploadWriter
+from registry.storage.protocols import BlobContent, UploadWriter
 
 log = logging.getLogger("ocireg.mirror")
 READ_CHUNK = 1024 * 1024
@@ -139,3 +139,12 @@ class FillContent:
     async def readable(self, offset: int) -> int:
         return await self.fill.readable(offset)
 
+
+
+async def stored(content: BlobContent) -> int:
+    """Wait until a blob opened through the mirror is in the store (seed, export); returns the
+    bytes this took from upstream, 0 when it was there already."""
+    if isinstance(content, FillContent):
+        await asyncio.shield(content.fill.done)
+        return content.size
+    return 0

@@ -11,7 +11,7 @@ from registry.tools.imageref import ImageRef
 from registry.tools.progress import Progress, human_bytes
 from registry.tools.walk import Platform, walk_image
 
-from .fill import FillContent
+from .fill import stored
 from .registry import MirrorRegistry
 
 
@@ -24,11 +24,9 @@ async def _seed_one(registry: MirrorRegistry, image: ImageRef, platforms: list[P
     content = await walk_image(repo, digest, platforms)
     fetched = 0
     for blob in content.blobs:
-        opened = await repo.blobs.open(blob)
-        if isinstance(opened, FillContent):
-            await asyncio.shield(opened.fill.done)
-            fetched += opened.size
-        progress.add(nbytes=opened.size if isinstance(opened, FillContent) else 0)
+        fetched_now = await stored(await repo.blobs.open(blob))
+        fetched += fetched_now
+        progress.add(nbytes=fetched_now)
     progress.add(items=1)
     return fetched
 

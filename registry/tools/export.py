@@ -9,7 +9,7 @@ import asyncio
 import os
 from typing import Any
 
-from mirror.fill import FillContent
+from mirror.fill import stored
 from mirror.registry import MirrorRegistry
 
 from ..errors import RegistryError
@@ -34,9 +34,7 @@ async def _collect(registry: MirrorRegistry, image: ImageRef) -> tuple[dict[str,
     digest = image.digest or await repo.tags.resolve(image.reference)
     content = await walk_image(repo, digest, [])
     for blob in content.blobs:
-        opened = await repo.blobs.open(blob)
-        if isinstance(opened, FillContent):
-            await asyncio.shield(opened.fill.done)
+        await stored(await repo.blobs.open(blob))
     digests = [*content.blobs, *(descriptor.digest for descriptor, _ in content.manifests)]
     paths = {digest: registry.local.content.path(digest) for digest in digests}
     top = content.manifests[0][0]
