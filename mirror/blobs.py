@@ -60,13 +60,17 @@ class MirrorBlobStore:
             response.release()
             raise RegistryError("UNAVAILABLE", f"upstream {self.m.route.upstream.name} sent blob {digest} "
                                 "without a length", {"upstream": self.m.route.upstream.name})
-        upload = await self.m.cache.uploads.start(digest.algorithm)
+        try:
+            upload = await self.m.cache.uploads.start(digest.algorithm)
+        except BaseException:
+            response.release()
+            raise
         driver = self.m.cache.driver
         path, final = driver.local_path(paths.upload_data(upload.id)), driver.local_path(paths.blob_data(digest))
         assert path is not None and final is not None, "the mirror needs a local driver"
         return BlobFill(digest, size, upload, path, final, response, self._fetch_error)
 
-    def _fetch_error(self, err: Exception) -> RegistryError:
+    def _fetch_error(self, err: BaseException) -> RegistryError:
         if isinstance(err, aiohttp.ClientPayloadError):
             return self.m.upstream.client.unavailable(f"broke off the blob: {err}")
         return self.m.upstream.client.unavailable(f"failed: {type(err).__name__}: {err}")

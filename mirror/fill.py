@@ -27,7 +27,7 @@ READ_CHUNK = 1024 * 1024
 
 class BlobFill:
     def __init__(self, digest: Digest, size: int, upload: UploadWriter, path: str, final_path: str,
-                 response: aiohttp.ClientResponse, on_error: Callable[[Exception], RegistryError]) -> None:
+                 response: aiohttp.ClientResponse, on_error: Callable[[BaseException], RegistryError]) -> None:
         self.response = response
         self.on_error = on_error
         self.digest = digest
@@ -40,22 +40,39 @@ class BlobFill:
         self._progress = asyncio.Event()
 
     async def run(self) -> None:
-        """Copy the upstream body to disk, verify, publish; readers are woken at each step."""
+        """Copy the upstream body to disk, verify, publish; readers are woken at each step.
+        However it ends (cancelled at shutdown included), `done` is settled, so no reader
+        waits forever."""
+        failure: RegistryError | None = None
         try:
             async with self.response as response:
                 await self._copy(response)
             if self.written != self.size:
                 raise RegistryError("BLOB_UNKNOWN", f"upstream sent {self.written} of {self.size} bytes")
             await self.upload.commit(self.digest)
-            self.done.set_result(None)
-        except Exception as err:
+        except BaseException as err:
             failure = err if isinstance(err, RegistryError) else self.on_error(err)
             log.warning("mirror fill of %s failed: %s", self.digest, failure.message)
-            await self.upload.cancel()
-            self.done.set_exception(failure)
-            self.done.exception()  # retrieved: readers that never came must not warn
+            await self._discard()
+            if not isinstance(err, Exception):
+                raise
         finally:
-            self._progress.set()
+            self._settle(failure)
+
+    async def _discard(self) -> None:
+        try:
+            await self.upload.cancel()
+        except OSError as err:  # the disk that failed the fill may fail the cleanup too
+            log.warning("could not remove the upload of %s: %s", self.digest, err)
+
+    def _settle(self, failure: RegistryError | None) -> None:
+        if not self.done.done():
+            if failure is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(failure)
+                self.done.exception()  # retrieved: readers that never came must not warn
+        self._progress.set()
 
     async def _copy(self, response: aiohttp.ClientResponse) -> None:
         async for data in batched(response.content.iter_any()):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -22,6 +23,20 @@ class FetchedManifest:
     body: bytes
 
 
+@contextmanager
+def _answer_of(client: UpstreamClient, what: str) -> Iterator[None]:
+    """Failures while reading an upstream's answer are the upstream's, as much as a refused
+    connection: a body cut short, a read timeout, a header or JSON that does not parse."""
+    try:
+        yield
+    except RegistryError as err:
+        if err.code in ("DIGEST_INVALID", "UNSUPPORTED"):
+            raise client.unavailable(f"sent an unusable {what}: {err.message}") from None
+        raise
+    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        raise client.unavailable(f"failed while sending {what}: {type(err).__name__}: {err}") from None
+
+
 class UpstreamRepository:
     def __init__(self, client: UpstreamClient, remote: str) -> None:
         self.client = client
@@ -38,7 +53,8 @@ class UpstreamRepository:
             if response.status != 200:
                 raise self.client.failure(response, "MANIFEST_UNKNOWN")
             header = response.headers.get("Docker-Content-Digest")
-        return Digest.parse(header) if header else None
+        with _answer_of(self.client, "manifest digest"):
+            return Digest.parse(header) if header else None
 
     async def manifest(self, reference: str) -> FetchedManifest:
         """The manifest's exact bytes, verified against the digest asked for or announced."""
@@ -47,10 +63,12 @@ class UpstreamRepository:
         async with response:
             if response.status != 200:
                 raise self.client.failure(response, "MANIFEST_UNKNOWN")
-            body = await response.read()
-            announced = response.headers.get("Docker-Content-Digest")
-            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        expected = Digest.parse(reference) if ":" in reference else (Digest.parse(announced) if announced else None)
+            with _answer_of(self.client, "manifest"):
+                body = await response.read()
+                announced = response.headers.get("Docker-Content-Digest")
+                media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        with _answer_of(self.client, "manifest digest"):
+            expected = Digest.parse(reference) if ":" in reference else (Digest.parse(announced) if announced else None)
         actual = Digest.of(body, expected.algorithm if expected else "sha256")
         if expected is not None and actual != expected:
             raise RegistryError("UNAVAILABLE", f"upstream {self.client.name} sent a manifest whose digest is "
@@ -62,7 +80,8 @@ class UpstreamRepository:
         async with response:
             if response.status != 200:
                 raise self.client.failure(response, "BLOB_UNKNOWN")
-            return int(response.headers.get("Content-Length", "-1"))
+            with _answer_of(self.client, "blob length"):
+                return int(response.headers["Content-Length"])
 
     async def open_blob(self, digest: Digest) -> aiohttp.ClientResponse:
         """The streaming response of a blob GET (redirects to blob storage followed)."""
@@ -78,14 +97,22 @@ class UpstreamRepository:
         async with response:
             if response.status != 206:
                 raise self.client.failure(response, "BLOB_UNKNOWN")
-            async for chunk in response.content.iter_chunked(BLOB_READ):
-                yield chunk
+            if not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                raise self.client.unavailable(f"answered a range of {digest} with another")
+            sent = 0
+            with _answer_of(self.client, "blob range"):
+                async for chunk in response.content.iter_chunked(BLOB_READ):
+                    sent += len(chunk)
+                    yield chunk
+            if sent != length:  # the client was promised `length` bytes: cut it short, loudly
+                raise self.client.unavailable(f"sent {sent} of {length} bytes of a range of {digest}")
 
     async def tags(self) -> list[str]:
         response = await self.client.request("GET", f"/v2/{self.remote}/tags/list", self.remote)
         async with response:
             if response.status != 200:
                 raise self.client.failure(response, "NAME_UNKNOWN")
-            body = await response.json(content_type=None)
+            with _answer_of(self.client, "tag list"):
+                body = await response.json(content_type=None)
         tags = body.get("tags") if isinstance(body, dict) else None
         return [tag for tag in tags or [] if isinstance(tag, str)]

@@ -5,14 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from .base import digest_param, repository
-from .send import send_blob
+from .send import blob_headers, send_blob
 
 
 async def get_blob(request: web.Request) -> web.StreamResponse:
-    """GET and HEAD: HEAD gets the same headers, Content-Length included, and no body."""
+    """GET and HEAD: HEAD gets the same headers, Content-Length included, and no body. A HEAD
+    only stats: through the mirror that is an upstream HEAD, never a download."""
     digest = digest_param(request)
-    blob = await repository(request).blobs.open(digest)
-    return await send_blob(request, blob, digest)
+    blobs = repository(request).blobs
+    if request.method == "HEAD":
+        response = web.StreamResponse(headers=blob_headers(digest))
+        response.content_length = (await blobs.stat(digest)).size
+        return response
+    return await send_blob(request, await blobs.open(digest), digest)
 
 
 async def delete_blob(request: web.Request) -> web.Response:

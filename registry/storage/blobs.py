@@ -120,9 +120,10 @@ class Links:
             raise RegistryError(self.unknown, detail={"digest": str(digest)})
         await self.driver.delete(self.path_of(digest))
 
-    async def touch(self, digest: Digest) -> None:
-        """The mirror records when a manifest was last pulled on its link; gc evicts by it."""
-        await self.driver.touch(self.path_of(digest))
+    async def touch(self, digest: Digest) -> bool:
+        """Renew the link: a manifest PUT relying on it, or a pull through the mirror (gc evicts
+        by it), tells gc it is in use now. False when there is no such link."""
+        return await self.driver.touch(self.path_of(digest))
 
 
 class LinkedBlobStore:

@@ -27,7 +27,9 @@ class LocalRepository:
         self.manifests = LocalManifestStore(content, manifest_links, self.blobs, self.tags, self.referrers)
 
     async def exists(self) -> bool:
-        return await self.driver.exists(paths.repository(self.name))
+        """A repository holds links or tags; a folder that only holds deeper names is none."""
+        folder = paths.repository(self.name)
+        return any([await self.driver.exists(f"{folder}/{part}") for part in paths.REPOSITORY_PARTS])
 
 
 class LocalRegistry:

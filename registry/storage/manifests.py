@@ -25,6 +25,14 @@ from .tags import LocalTagStore
 log = logging.getLogger("ocireg")
 
 
+def _inferred_media_type(body: bytes) -> str | None:
+    """For manifests that name no media type anywhere (old OCI pushes): from their shape."""
+    try:
+        return parse_manifest(body, None).media_type
+    except RegistryError:
+        return None
+
+
 class LocalManifestStore:
     def __init__(self, content: ContentStore, links: Links, blobs: LinkedBlobStore,
                  tags: LocalTagStore, referrers: LocalReferrerIndex) -> None:
@@ -61,19 +69,19 @@ class LocalManifestStore:
         """Keep bytes already verified against `digest` (the mirror's cache): what they refer
         to is fetched when a client asks for it, so it is not required to be here."""
         if media_type not in MANIFEST_TYPES:
-            media_type = declared_media_type(body) or media_type or "application/octet-stream"
+            media_type = declared_media_type(body) or _inferred_media_type(body) or media_type
         await self.content.put(digest, body)
         descriptor = Descriptor(media_type, digest, len(body))
         await self.links.put(descriptor)
         return descriptor
 
     async def _check_references(self, parsed: ParsedManifest) -> None:
-        for blob in parsed.blobs:
-            if not await self.blobs.links.exists(blob) and not await self.links.exists(blob):
+        for blob in parsed.blobs:  # touched, so a gc running now keeps what this manifest needs
+            if not await self.blobs.links.touch(blob) and not await self.links.touch(blob):
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {blob} is not in this repository",
                                     {"digest": str(blob)})
         for child in parsed.manifests:
-            if not await self.links.exists(child):
+            if not await self.links.touch(child):
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child} is not in this repository",
                                     {"digest": str(child)})
 

@@ -22,6 +22,7 @@ BLOBS = "blobs"
 REPOSITORIES = "repositories"
 UPLOADS = "uploads"
 RESERVED_PREFIX = "_"
+REPOSITORY_PARTS = ("_manifests", "_layers", "_tags")
 
 
 def blob_data(digest: Digest) -> str:

@@ -38,6 +38,18 @@ class RunningHashes:
 
     def __init__(self) -> None:
         self._by_id: dict[str, RunningHash] = {}
+        self._writing: set[str] = set()
+
+    def claim(self, upload_id: str) -> None:
+        """One writer per session at a time: two interleaved writers would feed the hash in
+        one order and the file in another, and bytes unlike their digest could be stored."""
+        if upload_id in self._writing:
+            raise RegistryError("RANGE_INVALID", "another request is writing to this upload session",
+                                {"uuid": upload_id})
+        self._writing.add(upload_id)
+
+    def release(self, upload_id: str) -> None:
+        self._writing.discard(upload_id)
 
     def get(self, upload_id: str, algorithm: str, offset: int) -> RunningHash | None:
         """The running hash if it covers exactly the bytes on disk; None means re-hash later."""
@@ -61,12 +73,16 @@ class LocalUpload:
         self.id = upload_id
         self.algorithm = algorithm
         self.file = file
+        self.claimed = False
 
     @property
     def offset(self) -> int:
         return self.file.size
 
     async def write(self, chunk: bytes) -> None:
+        if not self.claimed:
+            self.store.hashes.claim(self.id)
+            self.claimed = True
         running = self.store.hashes.get(self.id, self.algorithm, self.file.size)
         await self.file.write(chunk, running.hasher if running else None)
         if running is not None:
@@ -74,6 +90,9 @@ class LocalUpload:
 
     async def close(self) -> None:
         await self.file.close()
+        if self.claimed:
+            self.store.hashes.release(self.id)
+            self.claimed = False
 
     async def commit(self, digest: Digest) -> Descriptor:
         """Verify, publish, then link: the repository serves the blob only once it is whole."""
@@ -82,7 +101,11 @@ class LocalUpload:
 
     async def publish(self, digest: Digest) -> int:
         """Verify and move the bytes into the content store, linked to no repository yet."""
+        if not self.claimed:
+            self.store.hashes.claim(self.id)
+            self.claimed = True
         await self.file.close()
+        self.file.size = (await self.store.content.driver.stat(paths.upload_data(self.id))).size
         actual = await self._digest_of_data(digest.algorithm)
         if actual != digest.hex:
             await self.cancel()
@@ -104,7 +127,7 @@ class LocalUpload:
         return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
 
     async def cancel(self) -> None:
-        await self.file.close()
+        await self.close()
         self.store.hashes.drop(self.id)
         await self.store.content.driver.delete(paths.upload_dir(self.id))
 
@@ -139,5 +162,8 @@ class LocalUploadStore:
         return await self._open(upload_id, state["algorithm"])
 
     async def _open(self, upload_id: str, algorithm: str) -> LocalUpload:
-        file = await self.content.driver.append(paths.upload_data(upload_id))
+        try:
+            file = await self.content.driver.append(paths.upload_data(upload_id))
+        except PathNotFound:  # finished or cancelled since its state was read
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id}) from None
         return LocalUpload(self, upload_id, algorithm, file)

@@ -36,3 +36,9 @@ async def test_catalog_lists_nested_names(client: TestClient) -> None:
     page = await client.get("/v2/_catalog?n=2&last=a")
     assert (await page.json())["repositories"] == ["a/x", "b"]
     assert page.headers["Link"] == '</v2/_catalog?n=2&last=b>; rel="next"'
+
+
+async def test_a_parent_folder_is_no_repository(client: TestClient) -> None:
+    await push_image(client, "team/app", "v1")
+    resp = await client.get("/v2/team/tags/list")
+    assert resp.status == 404 and await error_code(resp) == "NAME_UNKNOWN"

@@ -4,8 +4,13 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
+from registry.errors import RegistryError
+from registry.keys import REGISTRY
+from registry.reference import Digest
 
 from .oci import error_code, push_blob, sha256
 
@@ -149,3 +154,20 @@ async def test_upload_survives_restart_and_is_rehashed(aiohttp_client, app: web.
     done = await second.put(f"{location}?digest={sha256(DATA)}")
     assert done.status == 201, await done.text()
     assert await (await second.get(f"/v2/app/blobs/{sha256(DATA)}")).read() == DATA
+
+
+async def test_one_writer_per_session(app: web.Application) -> None:
+    """Two requests writing one session at once would hash in one order and write in another."""
+    uploads = app[REGISTRY].repository("app").uploads
+    first = await uploads.start()
+    second = await uploads.resume(first.id)
+    await first.write(b"a" * 1000)
+    with pytest.raises(RegistryError) as refused:
+        await second.write(b"b" * 1000)
+    assert refused.value.code == "RANGE_INVALID"
+    await second.close()
+    await first.close()
+    third = await uploads.resume(first.id)  # the first is done: the session takes writes again
+    await third.write(b"c" * 1000)
+    descriptor = await third.commit(Digest.of(b"a" * 1000 + b"c" * 1000))
+    assert descriptor.size == 2000

@@ -42,6 +42,9 @@ async def test_delete_file_and_tree(driver: Driver) -> None:
 
 
 async def test_append_then_move_publishes_whole_file(driver: Driver) -> None:
+    with pytest.raises(PathNotFound):  # appending never brings back a removed folder
+        await driver.append("up/1/data")
+    await driver.write("up/1/state", b"{}")
     writer = await driver.append("up/1/data")
     hasher = hashlib.sha256()
     for chunk in (b"a" * 1000, b"b" * 2000):

@@ -170,7 +170,8 @@ class LocalFileWriter(FileWriter):
 
 
 def _open_append(path: str) -> Any:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """The folder must exist: a session's folder is made when it starts and removed when it
+    ends, and appending must not bring an ended one back."""
     return open(path, "ab", buffering=0)
 
 
