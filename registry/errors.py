@@ -93,7 +93,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, "UNSUPPORTED")
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return RegistryError(code, exc.reason, status=exc.status, headers=headers).response(request.method)
-    except ConnectionResetError:
+    except ConnectionError:  # the client went away: there is no one to answer
         raise
     except Exception as exc:
         log.exception("failure on %s %s", request.method, request.path)

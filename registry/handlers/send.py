@@ -97,8 +97,8 @@ async def send_blob(request: web.Request, blob: BlobContent, digest: Digest,
         else:
             await _send_stream(response, blob, plan)
         await response.write_eof()
-    except ConnectionResetError:
-        log.debug("client went away during %s", digest)  # clients cancel pulls all the time
+    except ConnectionError:  # reset or broken pipe: clients cancel pulls all the time
+        log.debug("client went away during %s", digest)
     except RegistryError as err:
         # The status line is already out: the one honest signal left is a body cut short.
         log.warning("stream of %s cut short: %s", digest, err.message)
@@ -123,7 +123,7 @@ async def _send_file(request: web.Request, response: web.StreamResponse, path: s
 async def _sendfile(request: web.Request, response: web.StreamResponse, handle: IO[bytes],
                     start: int, length: int) -> None:
     transport = request.transport
-    if transport is None:
+    if transport is None or transport.is_closing():
         raise ConnectionResetError("client went away")
     loop = asyncio.get_running_loop()
     try:
