@@ -106,22 +106,16 @@ class BlobFill:
             return os.open(self.final_path, os.O_RDONLY)
 
     async def follow(self, offset: int, length: int) -> AsyncIterator[bytes]:
-        """`length` bytes from `offset`, as the fill writes them."""
+        """`length` bytes from `offset`, as the fill makes them readable."""
         loop = asyncio.get_running_loop()
         fd = await loop.run_in_executor(None, self.open_fd)
         end = min(offset + length, self.size)
         try:
             while offset < end:
-                limit = min(self._readable(), end)
-                if offset < limit:
-                    chunk = await loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, limit - offset), offset)
-                    offset += len(chunk)
-                    yield chunk
-                    continue
-                if self.done.done():
-                    self.done.result()  # raises the fill's failure
-                    continue
-                await self._progress.wait()
+                limit = min(await self.readable(offset), end)
+                chunk = await loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, limit - offset), offset)
+                offset += len(chunk)
+                yield chunk
         finally:
             os.close(fd)
 

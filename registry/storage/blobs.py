@@ -138,10 +138,11 @@ class LinkedBlobStore:
         """Manifests are blobs too: containerd fetches them through /blobs/ when it must."""
         try:
             return await self.links.get(digest)
-        except RegistryError:
-            if await self.manifest_links.exists(digest):
+        except RegistryError as not_a_layer:
+            try:
                 return await self.manifest_links.get(digest)
-            raise
+            except RegistryError:
+                raise not_a_layer from None
 
     async def open(self, digest: Digest) -> LocalBlob:
         descriptor = await self.stat(digest)

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import RegistryError
-from ..mediatypes import ParsedManifest, parse_manifest
+from ..mediatypes import ParsedManifest
 from ..reference import Digest
 from . import paths
-from .inventory import Inventory, RepoInventory, take_inventory
+from .inventory import Inventory, RepoInventory, read_manifest, take_inventory
 
 log = logging.getLogger("ocireg.gc")
 UPLOAD_EXPIRY = 7 * 86400.0
@@ -60,8 +60,7 @@ class Store:
     def manifest(self, digest: Digest) -> ParsedManifest | None:
         if digest not in self._parsed:
             try:
-                with open(os.path.join(self.root, paths.blob_data(digest)), "rb") as handle:
-                    self._parsed[digest] = parse_manifest(handle.read(), None)
+                self._parsed[digest] = read_manifest(self.root, digest)
             except (OSError, RegistryError):
                 self._parsed[digest] = None
         return self._parsed[digest]

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import RegistryError
+from ..mediatypes import ParsedManifest, parse_manifest
 from ..reference import ALGORITHMS, Digest
 from . import paths
 
@@ -82,6 +83,12 @@ def _blobs(root: str) -> dict[Digest, tuple[int, float]]:
                 except (OSError, RegistryError):
                     continue
     return found
+
+
+def read_manifest(root: str, digest: Digest) -> ParsedManifest:
+    """Blocking: a stored manifest, parsed; raises OSError or RegistryError."""
+    with open(os.path.join(root, paths.blob_data(digest)), "rb") as handle:
+        return parse_manifest(handle.read(), None)
 
 
 def take_inventory(root: str) -> Inventory:

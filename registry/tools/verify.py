@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from ..bytestreams import hash_file
 from ..errors import RegistryError
-from ..mediatypes import parse_manifest
 from ..reference import Digest
 from ..storage import paths
-from ..storage.inventory import Inventory, RepoInventory, take_inventory
+from ..storage.inventory import Inventory, RepoInventory, read_manifest, take_inventory
 from .progress import Progress, human_bytes
 
 QUARANTINE = "quarantine"
@@ -76,8 +75,7 @@ class Checker:
         if repo.name in self.mirrored:
             return
         try:
-            with open(os.path.join(self.root, paths.blob_data(digest)), "rb") as handle:
-                parsed = parse_manifest(handle.read(), None)
+            parsed = read_manifest(self.root, digest)
         except RegistryError as err:
             self.findings.unfixable.append((repo.name, f"manifest {digest} does not parse: {err.message}"))
             return
