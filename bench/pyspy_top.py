@@ -53,7 +53,8 @@ def summarise(path: Path, top: int, keep_idle: bool = False) -> str:
             incl[f] += n
     if not total:
         return f"{path.name}: no samples\n"
-    out = [f"== {path.name}: {total} busy samples (" + ", ".join(f"{k} {v / total:.0%}" for k, v in threads.items()) + ")",
+    shares = ", ".join(f"{k} {v / total:.0%}" for k, v in threads.items())
+    out = [f"== {path.name}: {total} busy samples ({shares})",
            "   own time:"]
     out += [f"   {v / total:6.1%}  {k}" for k, v in own.most_common(top)]
     out.append("   inclusive (registry/, mirror/, aiohttp/ frames):")

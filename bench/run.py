@@ -41,7 +41,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds per wrk/ab run (default 10; quick 2)")
     p.add_argument("--blob-mib", type=int, help="size of the big blob in MiB (default 1024; quick 128)")
     p.add_argument("--only", help=f"comma-separated phases to run, of {','.join(PHASES)}")
-    p.add_argument("--output", type=Path, help="report file (default BENCHMARKS.md; quick bench/out/BENCHMARKS-quick.md)")
+    p.add_argument("--output", type=Path,
+                   help="report file (default BENCHMARKS.md; quick bench/out/BENCHMARKS-quick.md)")
     p.add_argument("--python", help="interpreter to run ocireg with (default .venv/bin/python, else this one)")
     p.add_argument("--workdir", type=Path, help="parent of the scratch folder (default /var/tmp); needs ~5 GiB free")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (data, configs, server logs)")

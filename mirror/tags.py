@@ -43,7 +43,8 @@ class MirrorTagStore:
         try:
             return await self._ask_upstream(tag)
         except RegistryError as err:
-            if validated is None or not is_upstream_failure(err) or not servable_stale(validated, self.m.route.upstream):
+            stale_ok = validated is not None and servable_stale(validated, self.m.route.upstream)
+            if not (stale_ok and is_upstream_failure(err)):
                 raise
             log.warning("serving stale tag %s:%s: %s", self.m.cache.name, tag, err.message)
             return await self.m.cache.tags.resolve(tag)

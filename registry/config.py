@@ -27,7 +27,13 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """Where to listen, and how long a slow or silent client may hold a connection."""
+
     listen: str = "127.0.0.1:5000"
+    header_timeout: Seconds = 30.0
+    body_timeout: Seconds = 60.0
+    keepalive_timeout: Seconds = 75.0
+    max_connections: int = 1024
 
     @property
     def host(self) -> str:
@@ -41,6 +47,14 @@ class ServerConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     root: str = "./data"
+
+
+@dataclass(frozen=True)
+class UploadsConfig:
+    """Bounds on upload sessions, so abandoned pushes cannot fill the disk or the table."""
+
+    max_sessions: int = 1000
+    expiry: Seconds = 86400.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class MirrorConfig:
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    uploads: UploadsConfig = field(default_factory=UploadsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
 
@@ -135,7 +150,8 @@ def _coerce(value: Any, type_name: str, where: str) -> Any:
         try:
             return parse_duration(value)
         except ValueError:
-            raise ConfigError(f"{where}: expected a duration like \"30s\", \"5m\", \"2h\", \"7d\", got {value!r}") from None
+            raise ConfigError(f"{where}: expected a duration like \"30s\", \"5m\", \"2h\", \"7d\", "
+                              f"got {value!r}") from None
     if type_name == "tuple[str, ...]" and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     if type_name == "tuple[UpstreamConfig, ...]" and isinstance(value, list):

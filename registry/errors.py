@@ -43,6 +43,7 @@ CODES: Mapping[str, ErrorCode] = {
     "NOT_FOUND": ErrorCode(404, "no such route"),
     "METHOD_NOT_ALLOWED": ErrorCode(405, "method not allowed on this route"),
     "UNAVAILABLE": ErrorCode(503, "service unavailable"),
+    "STORAGE_FULL": ErrorCode(507, "the registry's storage is full"),
     "INTERNAL": ErrorCode(500, "internal server error"),
 }
 

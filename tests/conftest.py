@@ -12,6 +12,17 @@ from registry.config import Config, MirrorConfig, StorageConfig, UpstreamConfig
 
 CLOSED_UPSTREAM = UpstreamConfig("docker.io", "http://127.0.0.1:9")
 
+# Folders whose tests start real processes: the fast tier (`-m "not e2e and not slow"`) skips them.
+E2E_FOLDERS = {"e2e", "mirror", "tools", "campaign"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by folder, so a new test file in an e2e folder cannot forget its marker."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in E2E_FOLDERS:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:

@@ -55,7 +55,7 @@ async def test_multi_range_is_multipart_byteranges(client: TestClient) -> None:
     parts = body.split(f"--{boundary}".encode())[1:-1]
     expected = [((0, 9), DATA[0:10]), ((5000, 5099), DATA[5000:5100]), ((len(DATA) - 3, len(DATA) - 1), DATA[-3:])]
     assert len(parts) == 3
-    for part, ((start, end), data) in zip(parts, expected):
+    for part, ((start, end), data) in zip(parts, expected, strict=True):
         head, _, payload = part.partition(b"\r\n\r\n")
         assert f"Content-Range: bytes {start}-{end}/{len(DATA)}".encode() in head
         assert payload[:-2] == data  # each payload is followed by CRLF before the boundary

@@ -93,7 +93,8 @@ async def test_artifact_with_any_config_type(client: TestClient) -> None:
     wasm = b"\0asm\1\0\0\0"
     await push_blob(client, "wasm/app", b"{}")
     await push_blob(client, "wasm/app", wasm)
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.wasm.content.layer.v1+wasm",
+    wasm_type = "application/vnd.wasm.content.layer.v1+wasm"
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": wasm_type,
                        "config": descriptor("application/vnd.oci.empty.v1+json", b"{}"),
                        "layers": [descriptor("application/vnd.wasm.content.layer.v1+wasm", wasm)]}).encode()
     resp = await client.put("/v2/wasm/app/manifests/v1", data=body, headers={"Content-Type": OCI_MANIFEST})
@@ -116,7 +117,8 @@ async def test_invalid_manifests(client: TestClient) -> None:
             "application/vnd.docker.distribution.manifest.v1+prettyjws",
         json.dumps({"schemaVersion": 2, "layers": []}).encode(): "text/plain",
         json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}).encode(): OCI_MANIFEST,
-        json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"digest": "sha256:bad"}}).encode(): OCI_MANIFEST,
+        json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"digest": "sha256:bad"}}).encode(): OCI_MANIFEST,
     }
     for body, content_type in cases.items():
         resp = await client.put("/v2/app/manifests/bad", data=body, headers={"Content-Type": content_type})

@@ -121,7 +121,8 @@ def test_containerd_push_sequence_mounts_blobs_across_repositories(
     pushed = [e for e in log if e.method == "PUT" and e.target.startswith("/v2/team/app/copy/manifests/")]
     assert [last_segment(e.target) for e in pushed][-1] == "v2", pushed
     assert all(e.status == 201 for e in pushed), pushed
-    copied = client.request("GET", "/v2/team/app/copy/manifests/v2", headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    copied = client.request("GET", "/v2/team/app/copy/manifests/v2",
+                            headers={"Accept": "application/vnd.oci.image.index.v1+json"})
     assert copied.status_code == 200 and copied.content == image.index.data
     for child in image.child_digests():
         assert client.request("HEAD", f"/v2/team/app/copy/manifests/{child}").status_code == 200

@@ -262,7 +262,7 @@ class FaultProxy:
             await _relay(up_reader, writer, half)
             if mode is Mode.STALL:
                 self.stalled.set()
-                while not self._release.is_set():
+                while not self._release.is_set():  # noqa: ASYNC110 - set from the test's thread
                     await asyncio.sleep(0.01)
                 await _relay(up_reader, writer, size - half)
                 return

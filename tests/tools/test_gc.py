@@ -129,7 +129,7 @@ def test_gc_while_eight_pushes_run_loses_none_and_frees_what_was_unreferenced(
             for j in range(IMAGES_PER_PUSHER):
                 name = f"team/push-{i}/img-{j}"
                 own.push_image(name, images[name], "v1")
-        except Exception as error:  # noqa: BLE001 - reported below with the gc output
+        except Exception as error:
             errors.append(f"pusher {i}: {error!r}")
 
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(PUSHERS)]
@@ -149,7 +149,7 @@ def test_gc_while_eight_pushes_run_loses_none_and_frees_what_was_unreferenced(
     summaries.append(local_ocireg.ok("gc"))  # and once more after the pushes
 
     assert sum(freed_bytes(s) for s in summaries) > 0, summaries
-    for blob in gone_child.layers + (gone_child.config, gone_manifest):
+    for blob in (*gone_child.layers, gone_child.config, gone_manifest):
         assert not blob_path(local_ocireg.data, blob.digest).exists(), f"{blob.digest} not freed"
 
     for name, image in [*images.items(), ("team/kept", kept)]:

@@ -25,7 +25,7 @@ def test_docker_conventions(text: str, name: str, reference: str) -> None:
 
 
 def test_errors_name_the_image() -> None:
-    with pytest.raises(ImageRefError, match="quay.io"):
+    with pytest.raises(ImageRefError, match=r"quay\.io"):
         parse_image("quay.io/org/app:v1", UPSTREAMS)
     with pytest.raises(ImageRefError, match="Upper"):
         parse_image("ghcr.io/Upper/app", UPSTREAMS)
