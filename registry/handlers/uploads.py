@@ -53,13 +53,17 @@ async def start_upload(request: web.Request) -> web.Response:
 
 async def _finish(request: web.Request, upload: UploadWriter, digest: Digest, *, keep: bool) -> Descriptor:
     """Stream the rest of the body, then verify. A body cut short cancels a monolithic
-    upload but keeps a session (`keep`), whose client may resume it."""
+    upload but keeps a session (`keep`), whose client may resume it. Whatever happens, the
+    session's claim ends with the request."""
     try:
         await stream_body(request, upload)
+        return await upload.commit(digest)
     except BaseException:
-        await (upload.close() if keep else upload.cancel())
+        if not keep:
+            await upload.cancel()
         raise
-    return await upload.commit(digest)
+    finally:
+        await upload.close()
 
 
 def _check_chunk_start(request: web.Request, name: str, upload: UploadWriter) -> None:

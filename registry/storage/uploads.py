@@ -66,33 +66,63 @@ class RunningHashes:
 
 
 class LocalUpload:
-    """One session; `write` appends, `commit` verifies and publishes, `cancel` forgets."""
+    """One session; `write` appends, `commit` verifies and publishes, `cancel` forgets.
 
-    def __init__(self, store: LocalUploadStore, upload_id: str, algorithm: str, file: FileWriter) -> None:
+    The session's file is opened only under its claim, and closed before the claim goes: a
+    request that merely resumed the session (a PATCH whose body has not arrived yet) holds no
+    file, so it cannot append to bytes another request verified and published meanwhile.
+    """
+
+    def __init__(self, store: LocalUploadStore, upload_id: str, algorithm: str, size: int) -> None:
         self.store = store
         self.id = upload_id
         self.algorithm = algorithm
-        self.file = file
-        self.claimed = False
+        self.file: FileWriter | None = None
+        self._size = size
 
     @property
     def offset(self) -> int:
-        return self.file.size
+        return self.file.size if self.file is not None else self._size
+
+    @property
+    def claimed(self) -> bool:
+        return self.file is not None
+
+    async def _open(self) -> FileWriter:
+        """Claim, then open the file as it is now (another request may have grown it)."""
+        if self.file is not None:
+            return self.file
+        self.store.hashes.claim(self.id)
+        try:
+            self.file = await self.store.content.driver.append(paths.upload_data(self.id))
+        except PathNotFound:  # finished or cancelled since it was resumed
+            self.store.hashes.release(self.id)
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": self.id}) from None
+        except BaseException:
+            self.store.hashes.release(self.id)
+            raise
+        return self.file
 
     async def write(self, chunk: bytes) -> None:
-        if not self.claimed:
-            self.store.hashes.claim(self.id)
-            self.claimed = True
-        running = self.store.hashes.get(self.id, self.algorithm, self.file.size)
-        await self.file.write(chunk, running.hasher if running else None)
+        file = await self._open()
+        running = self.store.hashes.get(self.id, self.algorithm, file.size)
+        await file.write(chunk, running.hasher if running else None)
         if running is not None:
             running.offset += len(chunk)
 
     async def close(self) -> None:
-        await self.file.close()
-        if self.claimed:
+        """Close the file, then give up the claim; runs to its end even if cancelled."""
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        file, self.file = self.file, None
+        if file is None:
+            return
+        try:
+            await file.close()
+        finally:
+            self._size = file.size
             self.store.hashes.release(self.id)
-            self.claimed = False
 
     async def commit(self, digest: Digest) -> Descriptor:
         """Verify, publish, then link: the repository serves the blob only once it is whole."""
@@ -100,26 +130,22 @@ class LocalUpload:
         return await self.store.blobs.link(digest, size)
 
     async def publish(self, digest: Digest) -> int:
-        """Verify and move the bytes into the content store, linked to no repository yet."""
-        if not self.claimed:
-            self.store.hashes.claim(self.id)
-            self.claimed = True
-        await self.file.close()
-        self.file.size = (await self.store.content.driver.stat(paths.upload_data(self.id))).size
-        actual = await self._digest_of_data(digest.algorithm)
+        """Verify and move the bytes into the content store, linked to no repository yet. The
+        claim is held throughout, so no other request of this process writes to the file."""
+        file = await self._open()
+        await file.close()
+        size = (await self.store.content.driver.stat(paths.upload_data(self.id))).size
+        actual = await self._digest_of_data(digest.algorithm, size)
         if actual != digest.hex:
             await self.cancel()
             raise RegistryError("DIGEST_INVALID", detail={"expected": str(digest),
                                                           "actual": f"{digest.algorithm}:{actual}"})
-        size = self.file.size
-        content = self.store.content
-        if not await content.renew(digest):
-            await content.ingest(paths.upload_data(self.id), digest)
+        await self.store.content.publish(paths.upload_data(self.id), digest, size)
         await self.cancel()
         return size
 
-    async def _digest_of_data(self, algorithm: str) -> str:
-        running = self.store.hashes.get(self.id, self.algorithm, self.file.size)
+    async def _digest_of_data(self, algorithm: str, size: int) -> str:
+        running = self.store.hashes.get(self.id, self.algorithm, size)
         if running is not None and algorithm == self.algorithm:
             return str(running.hasher.hexdigest())
         path = self.store.content.driver.local_path(paths.upload_data(self.id))
@@ -127,9 +153,16 @@ class LocalUpload:
         return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
 
     async def cancel(self) -> None:
-        await self.close()
-        self.store.hashes.drop(self.id)
-        await self.store.content.driver.delete(paths.upload_dir(self.id))
+        """The folder goes before the claim: whoever claims next finds the session gone."""
+        file, self.file = self.file, None
+        try:
+            if file is not None:
+                await file.close()
+            self.store.hashes.drop(self.id)
+            await self.store.content.driver.delete(paths.upload_dir(self.id))
+        finally:
+            if file is not None:
+                self.store.hashes.release(self.id)
 
 
 class LocalUploadStore:
@@ -146,8 +179,10 @@ class LocalUploadStore:
             raise RegistryError("UNSUPPORTED", f"unsupported digest algorithm {algorithm}", status=400)
         upload_id = str(uuid.uuid4())
         state = {"name": self.name, "algorithm": algorithm, "started": time.time()}
-        await self.content.driver.write(paths.upload_state(upload_id), json.dumps(state).encode())
-        return await self._open(upload_id, algorithm)
+        driver = self.content.driver
+        await driver.write(paths.upload_state(upload_id), json.dumps(state).encode())
+        await (await driver.append(paths.upload_data(upload_id), create=True)).close()
+        return LocalUpload(self, upload_id, algorithm, 0)
 
     async def resume(self, upload_id: str) -> LocalUpload:
         unknown = RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id[:100]})
@@ -159,11 +194,8 @@ class LocalUploadStore:
             raise unknown from None
         if state.get("name") != self.name:
             raise unknown
-        return await self._open(upload_id, state["algorithm"])
-
-    async def _open(self, upload_id: str, algorithm: str) -> LocalUpload:
         try:
-            file = await self.content.driver.append(paths.upload_data(upload_id))
+            size = (await self.content.driver.stat(paths.upload_data(upload_id))).size
         except PathNotFound:  # finished or cancelled since its state was read
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id}) from None
-        return LocalUpload(self, upload_id, algorithm, file)
+            raise unknown from None
+        return LocalUpload(self, upload_id, state["algorithm"], size)

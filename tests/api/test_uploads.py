@@ -171,3 +171,32 @@ async def test_one_writer_per_session(app: web.Application) -> None:
     await third.write(b"c" * 1000)
     descriptor = await third.commit(Digest.of(b"a" * 1000 + b"c" * 1000))
     assert descriptor.size == 2000
+
+
+async def test_a_late_writer_cannot_touch_a_published_blob(client: TestClient, app: web.Application) -> None:
+    """A PATCH resumed before a PUT finished the session, whose body arrives only after it."""
+    uploads = app[REGISTRY].repository("app").uploads
+    session = await uploads.start()
+    late, finisher = await uploads.resume(session.id), await uploads.resume(session.id)
+    blob = os.urandom(64)
+    await finisher.write(blob)
+    await finisher.commit(Digest.of(blob))
+    with pytest.raises(RegistryError) as refused:
+        await late.write(b"x" * 2 * 1024 * 1024)
+    await late.close()
+    assert refused.value.code == "BLOB_UPLOAD_UNKNOWN"
+    assert await (await client.get(f"/v2/app/blobs/{sha256(blob)}")).read() == blob
+
+
+async def test_stored_content_of_another_size_is_replaced(client: TestClient, data_dir: Path) -> None:
+    """Content grown after it was published is not trusted by the next push of its digest."""
+    digest = sha256(DATA)
+    stored = data_dir / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(DATA + b"appended by a writer that came late")
+    await push_blob(client, "app", DATA)
+    assert stored.read_bytes() == DATA
+    assert await (await client.get(f"/v2/app/blobs/{digest}")).read() == DATA
+    with stored.open("ab") as grown:
+        grown.write(b"again")
+    await _start(client, "other", f"?mount={digest}&from=app")  # no mount: a session opens

@@ -45,7 +45,9 @@ async def test_append_then_move_publishes_whole_file(driver: Driver) -> None:
     with pytest.raises(PathNotFound):  # appending never brings back a removed folder
         await driver.append("up/1/data")
     await driver.write("up/1/state", b"{}")
-    writer = await driver.append("up/1/data")
+    with pytest.raises(PathNotFound):  # nor a file that is gone
+        await driver.append("up/1/data")
+    writer = await driver.append("up/1/data", create=True)
     hasher = hashlib.sha256()
     for chunk in (b"a" * 1000, b"b" * 2000):
         await writer.write(chunk, hasher)

@@ -35,6 +35,10 @@ class FileWriter(abc.ABC):
         """Append; `hasher` is fed in the same worker hop, so hashing never blocks the loop."""
 
     @abc.abstractmethod
+    async def truncate(self, size: int) -> None:
+        """Cut the file back to `size` bytes: a chunk refused or failed half-way is not kept."""
+
+    @abc.abstractmethod
     async def close(self) -> None:
         """Flush to stable storage so that a later `move` publishes complete bytes."""
 
@@ -74,7 +78,9 @@ class Driver(abc.ABC):
         """Set the modification time to now; False when the path does not exist."""
 
     @abc.abstractmethod
-    async def append(self, path: str) -> FileWriter: ...
+    async def append(self, path: str, *, create: bool = False) -> FileWriter:
+        """Open for appending; an existing file only unless `create`, so that a writer that
+        comes late never brings back a file that was published or removed meanwhile."""
 
     @abc.abstractmethod
     def local_path(self, path: str) -> str | None:
