@@ -103,6 +103,16 @@ class LocalUpload:
             raise
         return self.file
 
+    async def claim(self) -> None:
+        await self._open()
+
+    async def truncate(self, offset: int) -> None:
+        """The running hash covers the dropped bytes too: forget it, re-hash on completion."""
+        file = await self._open()
+        if file.size > offset:
+            self.store.hashes.drop(self.id)
+            await file.truncate(offset)
+
     async def write(self, chunk: bytes) -> None:
         file = await self._open()
         running = self.store.hashes.get(self.id, self.algorithm, file.size)
