@@ -59,6 +59,7 @@ class RegistryError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         entry = CODES[code]
         self.code = code
@@ -66,14 +67,20 @@ class RegistryError(Exception):
         self.detail = detail
         self.status = status or entry.status
         self.headers = dict(headers or {})
+        self.close = close
         super().__init__(f"{code}: {self.message}")
 
     def response(self, method: str) -> web.Response:
-        """HEAD responses carry the status and headers only: HTTP forbids a body there."""
+        """HEAD responses carry the status and headers only: HTTP forbids a body there. With
+        `close` the connection ends after the answer (the rest of a body will never be read)."""
         body = {"errors": [{"code": self.code, "message": self.message, "detail": self.detail}]}
         if method == "HEAD":
-            return web.Response(status=self.status, headers=self.headers)
-        return web.json_response(body, status=self.status, headers=self.headers)
+            response = web.Response(status=self.status, headers=self.headers)
+        else:
+            response = web.json_response(body, status=self.status, headers=self.headers)
+        if self.close:
+            response.force_close()
+        return response
 
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "SIZE_INVALID"}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..bytestreams import batched
+from ..bytestreams import batched, paced
 from ..errors import RegistryError
-from ..keys import REGISTRY
+from ..keys import CONFIG, REGISTRY
 from ..reference import Digest, parse_name
 from ..storage.protocols import Repository, UploadWriter
 
@@ -76,7 +77,7 @@ async def stream_body(request: web.Request, upload: UploadWriter, expected: int 
     With `expected` (a chunk's declared length) a body that is longer is refused before the
     excess is written, and one that is shorter once it ends. Returns the bytes written."""
     written = 0
-    async for data in batched(request.content.iter_any()):
+    async for data in batched(body_chunks(request, "BLOB_UPLOAD_INVALID")):
         if expected is not None and written + len(data) > expected:
             raise _length_mismatch(expected, "more")
         await upload.write(data)
@@ -84,6 +85,18 @@ async def stream_body(request: web.Request, upload: UploadWriter, expected: int 
     if expected is not None and written != expected:
         raise _length_mismatch(expected, "fewer")
     return written
+
+
+def body_chunks(request: web.Request, code: str) -> AsyncIterator[bytes]:
+    """The body as it arrives; a pause longer than `server.body_timeout` fails the request
+    with 408 (as `code`) and closes its connection, and with it whatever the request held."""
+    pause = request.app[CONFIG].server.body_timeout
+
+    def stalled() -> RegistryError:
+        return RegistryError(code, f"no body bytes arrived for {pause:g} s", {"body_timeout": pause},
+                             status=408, close=True)
+
+    return paced(request.content.iter_any(), pause, stalled)
 
 
 def _length_mismatch(expected: int, more_or_fewer: str) -> RegistryError:
@@ -98,7 +111,7 @@ async def read_limited(request: web.Request, limit: int, code: str) -> bytes:
     if declared is not None and declared > limit:
         raise too_large
     data = bytearray()
-    async for chunk in request.content.iter_any():
+    async for chunk in body_chunks(request, code):
         data += chunk
         if len(data) > limit:
             raise too_large
