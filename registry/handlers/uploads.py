@@ -73,15 +73,31 @@ async def _claim(request: web.Request, name: str, upload: UploadWriter) -> Chunk
     return declared
 
 
+def _storage_full(err: BaseException) -> bool:
+    return isinstance(err, RegistryError) and err.code == "STORAGE_FULL"
+
+
 async def _append(request: web.Request, upload: UploadWriter, declared: ChunkRange | None) -> None:
     """Append the body to a session. A chunk with a `Content-Range` is kept whole or not at
-    all; a stream without one keeps what arrived before it broke off, so it can be resumed."""
+    all; a stream without one keeps what arrived before it broke off, so it can be resumed,
+    unless the disk is full: then what this request wrote goes at once, to free the space."""
     start = upload.offset
     try:
         await stream_body(request, upload, declared.length if declared else None)
-    except BaseException:
-        if declared is not None:
+    except BaseException as err:
+        if declared is not None or _storage_full(err):
             await upload.truncate(start)
+        raise
+
+
+async def _commit(upload: UploadWriter, digest: Digest) -> Descriptor:
+    """Storage full while publishing: the session's bytes are what fills the disk, and they
+    could not be published anyway; the session goes and the client starts over later."""
+    try:
+        return await upload.commit(digest)
+    except RegistryError as err:
+        if _storage_full(err):
+            await upload.cancel()
         raise
 
 
@@ -103,7 +119,7 @@ async def put_upload(request: web.Request) -> web.Response:
     upload = await repo.uploads.resume(request.match_info["uuid"])
     try:
         await _append(request, upload, await _claim(request, repo.name, upload))
-        descriptor = await upload.commit(digest)
+        descriptor = await _commit(upload, digest)
     finally:
         await upload.close()
     return _created(repo.name, descriptor)

@@ -163,16 +163,19 @@ class LocalUpload:
         return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
 
     async def cancel(self) -> None:
-        """The folder goes before the claim: whoever claims next finds the session gone."""
+        """The folder goes before the claim: whoever claims next finds the session gone. It
+        goes even when closing the file fails (a full disk), since its bytes are not wanted."""
         file, self.file = self.file, None
         try:
             if file is not None:
                 await file.close()
-            self.store.hashes.drop(self.id)
-            await self.store.content.driver.delete(paths.upload_dir(self.id))
         finally:
-            if file is not None:
-                self.store.hashes.release(self.id)
+            try:
+                self.store.hashes.drop(self.id)
+                await self.store.content.driver.delete(paths.upload_dir(self.id))
+            finally:
+                if file is not None:
+                    self.store.hashes.release(self.id)
 
 
 class LocalUploadStore:
@@ -190,8 +193,12 @@ class LocalUploadStore:
         upload_id = str(uuid.uuid4())
         state = {"name": self.name, "algorithm": algorithm, "started": time.time()}
         driver = self.content.driver
-        await driver.write(paths.upload_state(upload_id), json.dumps(state).encode())
-        await (await driver.append(paths.upload_data(upload_id), create=True)).close()
+        try:
+            await driver.write(paths.upload_state(upload_id), json.dumps(state).encode())
+            await (await driver.append(paths.upload_data(upload_id), create=True)).close()
+        except BaseException:  # a full disk: no empty folder is left behind
+            await driver.delete(paths.upload_dir(upload_id))
+            raise
         return LocalUpload(self, upload_id, algorithm, 0)
 
     async def resume(self, upload_id: str) -> LocalUpload:

@@ -7,8 +7,13 @@ readers see either the old file or the whole new one, never a part.
 from __future__ import annotations
 
 import abc
+import errno
 from dataclasses import dataclass
 from typing import Protocol
+
+from ...errors import RegistryError
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class Hasher(Protocol):
@@ -17,6 +22,17 @@ class Hasher(Protocol):
 
 class PathNotFound(Exception):
     """The path does not exist; stores turn this into the right OCI error."""
+
+
+class StorageFull(RegistryError, OSError):
+    """No space (or quota) left. Both an OSError, for callers that handle any failure of the
+    disk, and the STORAGE_FULL error (507) that every request failing on it answers with, so
+    a mirror fill or a push reports it as what it is."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__("STORAGE_FULL", "the registry's storage is full: nothing more can be "
+                         "stored until space is freed", {"reason": cause.strerror})
+        self.errno = cause.errno
 
 
 @dataclass(frozen=True)

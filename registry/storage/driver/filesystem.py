@@ -18,13 +18,19 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from .base import Driver, FileInfo, FileWriter, Hasher, PathNotFound
+from .base import FULL_ERRNOS, Driver, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
 
 T = TypeVar("T")
 
 
 async def _run(func: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
+    """Every blocking call goes through here, so this is where a full disk is recognised."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
+    except OSError as err:
+        if err.errno in FULL_ERRNOS and not isinstance(err, StorageFull):
+            raise StorageFull(err) from err
+        raise
 
 
 def _fsync_dir(folder: str) -> None:
