@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from .base import FULL_ERRNOS, Driver, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
 
 T = TypeVar("T")
+TMP_PREFIX = ".tmp-"  # atomic writes in progress, or cut short: gc removes old ones
 
 
 async def _run(func: Callable[..., T], *args: Any) -> T:
@@ -44,7 +45,7 @@ def _fsync_dir(folder: str) -> None:
 def _write_atomic(path: str, data: bytes) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
