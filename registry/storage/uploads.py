@@ -21,7 +21,7 @@ from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
 from .blobs import ContentStore, LinkedBlobStore
-from .driver.base import FileWriter, PathNotFound
+from .driver.base import Driver, FileWriter, PathNotFound
 from .protocols import Descriptor
 
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -34,11 +34,37 @@ class RunningHash:
 
 
 class RunningHashes:
-    """Per-process hash state of sessions in flight, keyed by upload id."""
+    """Per-process state of sessions in flight: running hashes, writers, and which sessions
+    exist, so that starting one is checked against `limit` without listing a folder."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, RunningHash] = {}
         self._writing: set[str] = set()
+        self._live: set[str] | None = None  # None until counted from the disk once
+        self.limit: int | None = None  # set by the app from `uploads.max_sessions`
+
+    def writing(self, upload_id: str) -> bool:
+        return upload_id in self._writing
+
+    async def admit(self, upload_id: str, driver: Driver) -> None:
+        """Count a new session, or refuse it past the limit. The first count lists the
+        sessions on disk, so one left from before a restart counts too."""
+        if self._live is None:
+            found = set(await driver.list(paths.UPLOADS))
+            if self._live is None:
+                self._live = found
+        if self.limit is not None and len(self._live) >= self.limit:
+            raise RegistryError("TOOMANYREQUESTS", f"too many upload sessions in progress (at most "
+                                f"{self.limit}); finish or cancel one, or retry later", {"limit": self.limit})
+        self._live.add(upload_id)
+
+    def recount(self, on_disk: set[str]) -> None:
+        """Sessions others removed (gc, another process) stop counting; theirs start."""
+        self._live = set(on_disk)
+
+    def forget(self, upload_id: str) -> None:
+        if self._live is not None:
+            self._live.discard(upload_id)
 
     def claim(self, upload_id: str) -> None:
         """One writer per session at a time: two interleaved writers would feed the hash in
@@ -173,6 +199,7 @@ class LocalUpload:
             try:
                 self.store.hashes.drop(self.id)
                 await self.store.content.driver.delete(paths.upload_dir(self.id))
+                self.store.hashes.forget(self.id)
             finally:
                 if file is not None:
                     self.store.hashes.release(self.id)
@@ -193,11 +220,13 @@ class LocalUploadStore:
         upload_id = str(uuid.uuid4())
         state = {"name": self.name, "algorithm": algorithm, "started": time.time()}
         driver = self.content.driver
+        await self.hashes.admit(upload_id, driver)
         try:
             await driver.write(paths.upload_state(upload_id), json.dumps(state).encode())
             await (await driver.append(paths.upload_data(upload_id), create=True)).close()
         except BaseException:  # a full disk: no empty folder is left behind
             await driver.delete(paths.upload_dir(upload_id))
+            self.hashes.forget(upload_id)
             raise
         return LocalUpload(self, upload_id, algorithm, 0)
 
@@ -216,3 +245,39 @@ class LocalUploadStore:
         except PathNotFound:  # finished or cancelled since its state was read
             raise unknown from None
         return LocalUpload(self, upload_id, state["algorithm"], size)
+
+
+async def expire_sessions(driver: Driver, hashes: RunningHashes, expiry: float) -> int:
+    """Remove sessions idle longer than `expiry` with their bytes (a client that went away, a
+    fill killed with its process); returns how many went. A session being written is never
+    idle, and is claimed here while it goes, so no request starts writing meanwhile."""
+    on_disk = set(await driver.list(paths.UPLOADS))
+    hashes.recount(on_disk)
+    now, removed = time.time(), 0
+    for upload_id in on_disk:
+        if hashes.writing(upload_id) or now - await _last_change(driver, upload_id) <= expiry:
+            continue
+        try:
+            hashes.claim(upload_id)
+        except RegistryError:
+            continue
+        try:
+            await driver.delete(paths.upload_dir(upload_id))
+            hashes.drop(upload_id)
+            hashes.forget(upload_id)
+            removed += 1
+        finally:
+            hashes.release(upload_id)
+    return removed
+
+
+async def _last_change(driver: Driver, upload_id: str) -> float:
+    """The newest mtime of the session's folder and files; now when it is gone already."""
+    folder = paths.upload_dir(upload_id)
+    changed = 0.0
+    for path in [folder, *[f"{folder}/{name}" for name in await driver.list(folder)]]:
+        try:
+            changed = max(changed, (await driver.stat(path)).mtime)
+        except PathNotFound:
+            return time.time()
+    return changed
