@@ -23,6 +23,7 @@ from .storage.protocols import Registry
 from .storage.uploads import expire_sessions
 
 MIRROR = web.AppKey("mirror", MirrorRegistry)
+LOCAL = web.AppKey("local", LocalRegistry)  # the store under the mirror: sessions, hashes
 log = logging.getLogger("ocireg")
 
 
@@ -70,6 +71,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     local = LocalRegistry(FilesystemDriver(config.storage.root))
     local.hashes.limit = config.uploads.max_sessions
+    app[LOCAL] = local
     app.cleanup_ctx.append(_session_expiry(local, config.uploads.expiry))
     registry: Registry = local
     if config.mirror.upstreams:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from registry.app import create_app
+from registry.app import LOCAL, create_app
 from registry.config import Config, MirrorConfig, ServerConfig, StorageConfig
 from tests.conftest import CLOSED_UPSTREAM
 
@@ -72,3 +72,30 @@ async def test_stalled_manifest_body_fails(client: TestClient) -> None:
     finally:
         resume.set()
     assert resp.status == 408 and await error_code(resp) == "MANIFEST_INVALID"
+
+
+async def test_put_while_a_patch_waits_for_its_body_is_refused(aiohttp_client, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """The PATCH claims the session before its body arrives: a PUT meanwhile cannot publish the
+    file and have the PATCH's bytes land in the published blob."""
+    app = create_app(Config(storage=StorageConfig(root=str(data_dir)),
+                            mirror=MirrorConfig(upstreams=(CLOSED_UPSTREAM,))))
+    client = await aiohttp_client(app)
+    location = (await client.post("/v2/app/blobs/uploads/")).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    resume = asyncio.Event()
+    patch = asyncio.create_task(client.patch(location, data=_stalling(b"first piece ", resume)))
+    try:
+        for _ in range(int(BOUND / 0.01)):
+            if app[LOCAL].hashes.writing(upload_id):
+                break
+            await asyncio.sleep(0.01)
+        assert app[LOCAL].hashes.writing(upload_id), "the PATCH never claimed the session"
+        put = await client.put(f"{location}?digest={sha256(b'')}")
+        assert put.status == 416 and await error_code(put) == "RANGE_INVALID"
+    finally:
+        resume.set()
+    assert (await asyncio.wait_for(patch, BOUND)).status == 202
+    blob = b"first piece late bytes"
+    done = await client.put(f"{location}?digest={sha256(blob)}")
+    assert done.status == 201, await done.text()
+    assert await (await client.get(f"/v2/app/blobs/{sha256(blob)}")).read() == blob
