@@ -190,7 +190,11 @@ class LocalUpload:
 
     async def cancel(self) -> None:
         """The folder goes before the claim: whoever claims next finds the session gone. It
-        goes even when closing the file fails (a full disk), since its bytes are not wanted."""
+        goes even when closing the file fails (a full disk), since its bytes are not wanted,
+        and when the request is cancelled meanwhile."""
+        await asyncio.shield(self._cancel())
+
+    async def _cancel(self) -> None:
         file, self.file = self.file, None
         try:
             if file is not None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from registry.app import LOCAL
 from registry.errors import RegistryError
 from registry.keys import REGISTRY
 from registry.reference import Digest
@@ -200,3 +202,32 @@ async def test_stored_content_of_another_size_is_replaced(client: TestClient, da
     with stored.open("ab") as grown:
         grown.write(b"again")
     await _start(client, "other", f"?mount={digest}&from=app")  # no mount: a session opens
+
+
+async def test_a_cancelled_writer_gives_up_its_claim(app: web.Application, data_dir: Path) -> None:
+    """However a request ends (here: cancelled mid-write), its claim ends with it, after its
+    last write: the next writer finds the file as the cancelled one left it."""
+    uploads = app[LOCAL].repository("app").uploads
+    upload = await uploads.start()
+    started = asyncio.Event()
+
+    async def request() -> None:
+        try:
+            await upload.claim()
+            while True:
+                started.set()
+                await upload.write(b"x" * 1024 * 1024)
+        finally:
+            await upload.close()
+
+    task = asyncio.create_task(request())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not app[LOCAL].hashes.writing(upload.id)
+    after = await uploads.resume(upload.id)
+    written = (data_dir / "uploads" / upload.id / "data").read_bytes()
+    assert after.offset == len(written) and set(written) <= {ord("x")}
+    await after.write(b"end")
+    assert (await after.commit(Digest.of(written + b"end"))).size == len(written) + 3
