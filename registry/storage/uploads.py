@@ -21,10 +21,14 @@ from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
 from .blobs import ContentStore, LinkedBlobStore
-from .driver.base import Driver, FileWriter, PathNotFound
+from .driver.base import Driver, FileBusy, FileWriter, PathNotFound
 from .protocols import Descriptor
 
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _busy(upload_id: str) -> RegistryError:
+    return RegistryError("RANGE_INVALID", "another request is writing to this upload session", {"uuid": upload_id})
 
 
 @dataclass
@@ -70,8 +74,7 @@ class RunningHashes:
         """One writer per session at a time: two interleaved writers would feed the hash in
         one order and the file in another, and bytes unlike their digest could be stored."""
         if upload_id in self._writing:
-            raise RegistryError("RANGE_INVALID", "another request is writing to this upload session",
-                                {"uuid": upload_id})
+            raise _busy(upload_id)
         self._writing.add(upload_id)
 
     def release(self, upload_id: str) -> None:
@@ -124,6 +127,9 @@ class LocalUpload:
         except PathNotFound:  # finished or cancelled since it was resumed
             self.store.hashes.release(self.id)
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": self.id}) from None
+        except FileBusy:  # a writer of another process sharing the storage
+            self.store.hashes.release(self.id)
+            raise _busy(self.id) from None
         except BaseException:
             self.store.hashes.release(self.id)
             raise

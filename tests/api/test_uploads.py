@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,32 @@ async def test_a_cancelled_writer_gives_up_its_claim(app: web.Application, data_
     assert after.offset == len(written) and set(written) <= {ord("x")}
     await after.write(b"end")
     assert (await after.commit(Digest.of(written + b"end"))).size == len(written) + 3
+
+
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_writer_of_another_process_holds_the_session(client: TestClient, data_dir: Path) -> None:
+    """Two servers on one storage: while another process appends to a session, this one
+    neither writes to it nor publishes it."""
+    location = await _start(client)
+    data_file = data_dir / "uploads" / location.rsplit("/", 1)[1] / "data"
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, str(data_file),
+                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"holding\n"
+        patch = await client.patch(location, data=DATA)
+        put = await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)
+        for resp in (patch, put):
+            assert resp.status == 416 and "another request" in (await resp.json())["errors"][0]["message"]
+    finally:
+        holder.stdin.close()
+        await holder.wait()
+    assert (await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)).status == 201

@@ -24,6 +24,10 @@ class PathNotFound(Exception):
     """The path does not exist; stores turn this into the right OCI error."""
 
 
+class FileBusy(Exception):
+    """Another writer (of this process or another) has the file open for appending."""
+
+
 class StorageFull(RegistryError, OSError):
     """No space (or quota) left. Both an OSError, for callers that handle any failure of the
     disk, and the STORAGE_FULL error (507) that every request failing on it answers with, so
@@ -96,7 +100,8 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def append(self, path: str, *, create: bool = False) -> FileWriter:
         """Open for appending; an existing file only unless `create`, so that a writer that
-        comes late never brings back a file that was published or removed meanwhile."""
+        comes late never brings back a file that was published or removed meanwhile. The
+        writer is exclusive until closed, across processes too: FileBusy while another has it."""
 
     @abc.abstractmethod
     def local_path(self, path: str) -> str | None:

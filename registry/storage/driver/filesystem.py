@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from .base import FULL_ERRNOS, Driver, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
+from .base import FULL_ERRNOS, Driver, FileBusy, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
 
 T = TypeVar("T")
 TMP_PREFIX = ".tmp-"  # atomic writes in progress, or cut short: gc removes old ones
@@ -207,8 +208,18 @@ def _fsync_close(fd: int) -> None:
 
 def _open_append(path: str, create: bool) -> int:
     """The folder must exist: a session's folder is made when it starts and removed when it
-    ends, and appending must not bring an ended one back."""
-    return os.open(path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o644)
+    ends, and appending must not bring an ended one back. The lock (flock, on the file itself,
+    so it follows the file through a rename) keeps out writers of other processes as well."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FileBusy(path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class FilesystemDriver(Driver):
