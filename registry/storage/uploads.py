@@ -3,6 +3,11 @@
 The running hash lives in this process only (hash objects cannot be shared); the data file is the
 truth. When the two disagree (a restart, another replica took a chunk) the file is re-hashed once
 on completion. Nothing becomes visible until the digest is verified and the file is moved.
+
+A session has one writer at a time: a request claims it before it opens the file and gives the
+claim up only once the file is closed, and publishing happens under the claim, so no bytes can
+reach a file after it was verified. Sessions are counted against `uploads.max_sessions`, and
+ones idle past `uploads.expiry` are removed with their bytes (`expire_sessions`).
 """
 
 from __future__ import annotations
