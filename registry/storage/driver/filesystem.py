@@ -184,16 +184,21 @@ class LocalFileWriter(FileWriter):
         self.size = size
 
     async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
+        """One operation on the file at a time, in order, even after a caller gave up waiting."""
+        await self._settled()
         self._pending = asyncio.ensure_future(_run(func, *args))
         await asyncio.shield(self._pending)
+
+    async def _settled(self) -> None:
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+            self._pending = None
 
     async def close(self) -> None:
         await asyncio.shield(self._close())
 
     async def _close(self) -> None:
-        if self._pending is not None:
-            await asyncio.wait([self._pending])
-            self._pending = None
+        await self._settled()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             await _run(_fsync_close, fd)
