@@ -13,6 +13,7 @@ ones idle past `uploads.expiry` are removed with their bytes (`expire_sessions`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -113,6 +114,7 @@ class LocalUpload:
         self.algorithm = algorithm
         self.file: FileWriter | None = None
         self._size = size
+        self._abandoned: asyncio.Future[None] | None = None
 
     @property
     def offset(self) -> int:
@@ -127,8 +129,12 @@ class LocalUpload:
         if self.file is not None:
             return self.file
         self.store.hashes.claim(self.id)
+        opening = asyncio.ensure_future(self.store.content.driver.append(paths.upload_data(self.id)))
         try:
-            self.file = await self.store.content.driver.append(paths.upload_data(self.id))
+            self.file = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # the file may open yet: the claim goes once it is closed
+            self._abandoned = asyncio.ensure_future(self._close_abandoned(opening))
+            raise
         except PathNotFound:  # finished or cancelled since it was resumed
             self.store.hashes.release(self.id)
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": self.id}) from None
@@ -139,6 +145,14 @@ class LocalUpload:
             self.store.hashes.release(self.id)
             raise
         return self.file
+
+    async def _close_abandoned(self, opening: asyncio.Future[FileWriter]) -> None:
+        """Nothing was opened, or nothing was written: failures here lose nothing."""
+        try:
+            with contextlib.suppress(Exception):
+                await (await opening).close()
+        finally:
+            self.store.hashes.release(self.id)
 
     async def claim(self) -> None:
         await self._open()

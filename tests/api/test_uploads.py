@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import sys
@@ -261,3 +262,30 @@ async def test_a_writer_of_another_process_holds_the_session(client: TestClient,
         holder.stdin.close()
         await holder.wait()
     assert (await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)).status == 201
+
+
+async def test_a_request_cancelled_while_opening_leaves_the_session_writable(app: web.Application) -> None:
+    """Cancelled while its file was being opened, a request must not leave that file open (and
+    locked) with no one to close it: the claim goes once the file is closed."""
+    uploads = app[LOCAL].repository("app").uploads
+    session = await uploads.start()
+    for _ in range(20):
+        upload = await uploads.resume(session.id)
+        claiming = asyncio.ensure_future(upload.claim())
+        await asyncio.sleep(0)
+        claiming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await claiming
+        await upload.close()
+        await _until_released(app, session.id)
+    writer = await uploads.resume(session.id)
+    await writer.write(b"data")
+    assert (await writer.commit(Digest.of(b"data"))).size == 4
+
+
+async def _until_released(app: web.Application, upload_id: str) -> None:
+    for _ in range(int(20 / 0.01)):
+        if not app[LOCAL].hashes.writing(upload_id):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the claim was never released")
