@@ -120,10 +120,6 @@ class LocalUpload:
     def offset(self) -> int:
         return self.file.size if self.file is not None else self._size
 
-    @property
-    def claimed(self) -> bool:
-        return self.file is not None
-
     async def _open(self) -> FileWriter:
         """Claim, then open the file as it is now (another request may have grown it)."""
         if self.file is not None:
