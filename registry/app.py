@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -18,8 +20,11 @@ from .routes import add_routes
 from .storage.driver.filesystem import FilesystemDriver
 from .storage.local import LocalRegistry
 from .storage.protocols import Registry
+from .storage.uploads import expire_sessions
 
 MIRROR = web.AppKey("mirror", MirrorRegistry)
+LOCAL = web.AppKey("local", LocalRegistry)  # the store under the mirror: sessions, hashes
+log = logging.getLogger("ocireg")
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -38,10 +43,36 @@ async def _mirror_connections(app: web.Application) -> AsyncIterator[None]:
     await mirror.close()
 
 
+def _session_expiry(local: LocalRegistry, expiry: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Sweep idle upload sessions while the app runs: at start (sessions a restart left),
+    then a few times per expiry period (at most every five minutes)."""
+    async def sweep_forever() -> None:
+        while True:
+            try:
+                removed = await expire_sessions(local.driver, local.hashes, expiry)
+                if removed:
+                    log.info("removed %d upload sessions idle for more than %gs", removed, expiry)
+            except Exception:
+                log.exception("could not remove idle upload sessions")
+            await asyncio.sleep(min(max(expiry / 4, 0.05), 300.0))
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(sweep_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_MANIFEST_BYTES + 1)
     app[CONFIG] = config
     local = LocalRegistry(FilesystemDriver(config.storage.root))
+    local.hashes.limit = config.uploads.max_sessions
+    app[LOCAL] = local
+    app.cleanup_ctx.append(_session_expiry(local, config.uploads.expiry))
     registry: Registry = local
     if config.mirror.upstreams:
         mirror = MirrorRegistry(local, config.mirror)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 BATCH = 1024 * 1024
 HASH_READ = 4 * 1024 * 1024
@@ -21,6 +22,22 @@ async def batched(chunks: AsyncIterable[bytes], size: int = BATCH) -> AsyncItera
             pending, pending_size = [], 0
     if pending:
         yield b"".join(pending)
+
+
+async def paced(chunks: AsyncIterable[bytes], pause: float,
+                stalled: Callable[[], Exception]) -> AsyncIterator[bytes]:
+    """`chunks`, but no wait for the next one may last longer than `pause`: a client that stops
+    sending mid-body must not hold what its request holds (an upload session) forever."""
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(pause):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise stalled() from None
+        yield chunk
 
 
 def hash_file(path: str, algorithm: str) -> str:

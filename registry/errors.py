@@ -45,6 +45,8 @@ CODES: Mapping[str, ErrorCode] = {
     "UNAVAILABLE": ErrorCode(503, "service unavailable"),
     "STORAGE_FULL": ErrorCode(507, "the registry's storage is full"),
     "INTERNAL": ErrorCode(500, "internal server error"),
+    # Never seen by a client; what the access log records for a request its client abandoned.
+    "CLIENT_CLOSED_REQUEST": ErrorCode(499, "the client closed the connection before the answer"),
 }
 
 
@@ -59,6 +61,7 @@ class RegistryError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         entry = CODES[code]
         self.code = code
@@ -66,14 +69,20 @@ class RegistryError(Exception):
         self.detail = detail
         self.status = status or entry.status
         self.headers = dict(headers or {})
+        self.close = close
         super().__init__(f"{code}: {self.message}")
 
     def response(self, method: str) -> web.Response:
-        """HEAD responses carry the status and headers only: HTTP forbids a body there."""
+        """HEAD responses carry the status and headers only: HTTP forbids a body there. With
+        `close` the connection ends after the answer (the rest of a body will never be read)."""
         body = {"errors": [{"code": self.code, "message": self.message, "detail": self.detail}]}
         if method == "HEAD":
-            return web.Response(status=self.status, headers=self.headers)
-        return web.json_response(body, status=self.status, headers=self.headers)
+            response = web.Response(status=self.status, headers=self.headers)
+        else:
+            response = web.json_response(body, status=self.status, headers=self.headers)
+        if self.close:
+            response.force_close()
+        return response
 
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "SIZE_INVALID"}
@@ -94,8 +103,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, "UNSUPPORTED")
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return RegistryError(code, exc.reason, status=exc.status, headers=headers).response(request.method)
-    except ConnectionError:  # the client went away: there is no one to answer
-        raise
     except Exception as exc:
+        if _client_gone(request, exc):
+            log.info("client went away during %s %s: %s", request.method, request.path, exc)
+            return RegistryError("CLIENT_CLOSED_REQUEST", close=True).response(request.method)
         log.exception("failure on %s %s", request.method, request.path)
         return RegistryError("INTERNAL", type(exc).__name__).response(request.method)
+
+
+def _client_gone(request: web.Request, exc: Exception) -> bool:
+    """A reset or broken pipe on the client's own connection. A ConnectionError of anything
+    else (an upstream) while the client is still there stays a server error."""
+    transport = request.transport
+    return isinstance(exc, ConnectionError) and (transport is None or transport.is_closing())

@@ -8,7 +8,7 @@ from ..errors import RegistryError
 from ..keys import REGISTRY
 from ..reference import Digest, parse_name
 from ..storage.protocols import Descriptor, Repository, UploadWriter
-from .base import chunk_start, query_digest, repository, stream_body
+from .base import ChunkRange, chunk_range, query_digest, repository, stream_body
 
 
 def _session_headers(name: str, upload: UploadWriter) -> dict[str, str]:
@@ -48,34 +48,64 @@ async def start_upload(request: web.Request) -> web.Response:
     if digest is None:
         await upload.close()
         return web.Response(status=202, headers=_session_headers(repo.name, upload))
-    return _created(repo.name, await _finish(request, upload, digest, keep=False))
+    return _created(repo.name, await _finish(request, upload, digest))
 
 
-async def _finish(request: web.Request, upload: UploadWriter, digest: Digest, *, keep: bool) -> Descriptor:
-    """Stream the rest of the body, then verify. A body cut short cancels a monolithic
-    upload but keeps a session (`keep`), whose client may resume it."""
+async def _finish(request: web.Request, upload: UploadWriter, digest: Digest) -> Descriptor:
+    """A monolithic push: the whole body, then verify. Any failure removes the session."""
     try:
         await stream_body(request, upload)
+        return await upload.commit(digest)
     except BaseException:
-        await (upload.close() if keep else upload.cancel())
+        await upload.cancel()
         raise
-    return await upload.commit(digest)
 
 
-def _check_chunk_start(request: web.Request, name: str, upload: UploadWriter) -> None:
-    start = chunk_start(request)
-    if start is not None and start != upload.offset:
+async def _claim(request: web.Request, name: str, upload: UploadWriter) -> ChunkRange | None:
+    """Become the session's one writer before any body is read, then check that the chunk
+    starts where the session ends (only the writer knows that for sure)."""
+    await upload.claim()
+    declared = chunk_range(request)
+    if declared is not None and declared.start != upload.offset:
         raise RegistryError("RANGE_INVALID", "chunk does not start where the upload ends",
-                            {"expected": upload.offset, "got": start},
+                            {"expected": upload.offset, "got": declared.start},
                             headers=_session_headers(name, upload))
+    return declared
+
+
+def _storage_full(err: BaseException) -> bool:
+    return isinstance(err, RegistryError) and err.code == "STORAGE_FULL"
+
+
+async def _append(request: web.Request, upload: UploadWriter, declared: ChunkRange | None) -> None:
+    """Append the body to a session. A chunk with a `Content-Range` is kept whole or not at
+    all; a stream without one keeps what arrived before it broke off, so it can be resumed,
+    unless the disk is full: then what this request wrote goes at once, to free the space."""
+    start = upload.offset
+    try:
+        await stream_body(request, upload, declared.length if declared else None)
+    except BaseException as err:
+        if declared is not None or _storage_full(err):
+            await upload.truncate(start)
+        raise
+
+
+async def _commit(upload: UploadWriter, digest: Digest) -> Descriptor:
+    """Storage full while publishing: the session's bytes are what fills the disk, and they
+    could not be published anyway; the session goes and the client starts over later."""
+    try:
+        return await upload.commit(digest)
+    except RegistryError as err:
+        if _storage_full(err):
+            await upload.cancel()
+        raise
 
 
 async def patch_upload(request: web.Request) -> web.Response:
     repo = repository(request)
     upload = await repo.uploads.resume(request.match_info["uuid"])
     try:
-        _check_chunk_start(request, repo.name, upload)
-        await stream_body(request, upload)
+        await _append(request, upload, await _claim(request, repo.name, upload))
     finally:
         await upload.close()
     return web.Response(status=202, headers=_session_headers(repo.name, upload))
@@ -88,11 +118,11 @@ async def put_upload(request: web.Request) -> web.Response:
         raise RegistryError("DIGEST_INVALID", "the digest query parameter is required")
     upload = await repo.uploads.resume(request.match_info["uuid"])
     try:
-        _check_chunk_start(request, repo.name, upload)
-    except RegistryError:
+        await _append(request, upload, await _claim(request, repo.name, upload))
+        descriptor = await _commit(upload, digest)
+    finally:
         await upload.close()
-        raise
-    return _created(repo.name, await _finish(request, upload, digest, keep=True))
+    return _created(repo.name, descriptor)
 
 
 async def upload_status(request: web.Request) -> web.Response:

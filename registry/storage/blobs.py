@@ -71,8 +71,23 @@ class ContentStore:
     async def put(self, digest: Digest, data: bytes) -> None:
         """Content is immutable: a second writer of the same digest only renews its age, which
         keeps gc's grace period from removing content that is being reused right now."""
-        if not await self.renew(digest):
+        if not await self.holds(digest, len(data)):
             await self.driver.write(paths.blob_data(digest), data)
+
+    async def holds(self, digest: Digest, size: int) -> bool:
+        """Stored content of the right size, renewed; False when it is missing or of another
+        size, which no writer of this digest could have made: it is to be replaced."""
+        try:
+            if (await self.driver.stat(paths.blob_data(digest))).size != size:
+                return False
+        except PathNotFound:
+            return False
+        return await self.renew(digest)
+
+    async def publish(self, source: str, digest: Digest, size: int) -> None:
+        """Publish a verified upload file of `size` bytes, unless the store already holds it."""
+        if not await self.holds(digest, size):
+            await self.ingest(source, digest)
 
     async def renew(self, digest: Digest) -> bool:
         """Mark stored content as in use now (gc spares it for a grace period); False when
@@ -165,6 +180,6 @@ class LinkedBlobStore:
             found = await source.blobs.stat(digest)
         except RegistryError:
             return None
-        if not await self.content.renew(digest):
+        if not await self.content.holds(digest, found.size):
             return None
         return await self.link(digest, found.size)

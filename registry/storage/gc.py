@@ -26,6 +26,7 @@ from ..errors import RegistryError
 from ..mediatypes import ParsedManifest
 from ..reference import Digest
 from . import paths
+from .driver.filesystem import TMP_PREFIX
 from .inventory import Inventory, RepoInventory, read_manifest, take_inventory
 
 log = logging.getLogger("ocireg.gc")
@@ -39,12 +40,20 @@ class GcOptions:
     max_size: int | None = None
     older_than: float | None = None
     grace: float = 3600.0
+    upload_expiry: float = UPLOAD_EXPIRY
+
+    @property
+    def session_limit(self) -> float:
+        """How long a session may be idle: with a grace of zero no request is in flight."""
+        return self.upload_expiry if self.grace > 0 else 0.0
 
 
 @dataclass
 class GcReport:
     manifests_removed: list[str] = field(default_factory=list)
     blobs_removed: int = 0
+    uploads_removed: int = 0
+    leftovers_removed: int = 0
     bytes_freed: int = 0
     bytes_kept: int = 0
 
@@ -208,17 +217,59 @@ def _rmdir_quietly(folder: str) -> None:
         pass
 
 
-def _expire_uploads(root: str, dry_run: bool) -> None:
-    base = os.path.join(root, paths.UPLOADS)
+def _folder_usage(folder: str) -> tuple[int, float, bool]:
+    """Bytes, last change (of the folder or any file in it) and whether it holds a session
+    state; raises OSError when the folder went meanwhile."""
+    size, changed, stateful = 0, os.stat(folder).st_mtime, False
+    for name in os.listdir(folder):
+        st = os.stat(os.path.join(folder, name))
+        size, changed = size + st.st_size, max(changed, st.st_mtime)
+        stateful = stateful or name == "state"
+    return size, changed, stateful
+
+
+def _expire_uploads(store: Store, options: GcOptions, report: GcReport) -> None:
+    """Sessions idle past their limit, and folders no session can use (no state: a start cut
+    short) once older than the grace."""
+    base = os.path.join(store.root, paths.UPLOADS)
     now = time.time()
-    for upload_id in os.listdir(base) if os.path.isdir(base) else []:
+    for upload_id in _listdir(base):
         folder = os.path.join(base, upload_id)
         try:
-            idle = now - max(os.stat(os.path.join(folder, f)).st_mtime for f in os.listdir(folder))
-        except (OSError, ValueError):
+            size, changed, stateful = _folder_usage(folder)
+        except OSError:
             continue
-        if idle > UPLOAD_EXPIRY and not dry_run:
+        if now - changed <= (options.session_limit if stateful else options.grace):
+            continue
+        if not store.dry_run:
             shutil.rmtree(folder, ignore_errors=True)
+        report.uploads_removed += 1
+        report.bytes_freed += size
+
+
+def _remove_leftovers(store: Store, grace: float, report: GcReport) -> None:
+    """Temporary files (`.tmp-*`) of atomic writes a crash or a full disk cut short."""
+    now = time.time()
+    for folder, _, files in os.walk(store.root):
+        for name in files:
+            if not name.startswith(TMP_PREFIX):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if now - st.st_mtime > grace:
+                store.remove(os.path.relpath(path, store.root))
+                report.leftovers_removed += 1
+                report.bytes_freed += st.st_size
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def collect_garbage(root: str, options: GcOptions, is_mirrored: Callable[[str], bool]) -> GcReport:
@@ -233,5 +284,6 @@ def collect_garbage(root: str, options: GcOptions, is_mirrored: Callable[[str], 
     marked = _mark(store, inventory, options.grace)
     _unlink_layers(store, inventory, marked)
     _sweep(store, inventory, marked, report, options.grace)
-    _expire_uploads(root, options.dry_run)
+    _expire_uploads(store, options, report)
+    _remove_leftovers(store, options.grace, report)
     return report

@@ -24,3 +24,17 @@ async def test_same_tag_pushed_concurrently(client: TestClient) -> None:
     assert winner in {digest for digest, _ in results}
     for digest, body in results:
         assert await (await client.get(f"/v2/app/manifests/{digest}")).read() == body
+
+
+async def test_concurrent_chunks_on_one_session_never_interleave(client: TestClient) -> None:
+    """Eight clients send the same chunk at once: one is taken, the others are refused whole
+    (416), and the session then completes with exactly that chunk's bytes."""
+    location = (await client.post("/v2/app/blobs/uploads/")).headers["Location"]
+    chunk = os.urandom(3 * 1024 * 1024)
+    results = await asyncio.gather(*(client.patch(location, data=chunk, headers={
+        "Content-Range": f"0-{len(chunk) - 1}"}) for _ in range(8)))
+    statuses = sorted(resp.status for resp in results)
+    assert statuses.count(202) >= 1 and set(statuses) <= {202, 416}, statuses
+    assert (await client.get(location)).headers["Range"] == f"0-{len(chunk) - 1}"
+    done = await client.put(f"{location}?digest={sha256(chunk)}")
+    assert done.status == 201, await done.text()

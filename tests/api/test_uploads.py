@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from registry.app import LOCAL
 from registry.errors import RegistryError
 from registry.keys import REGISTRY
 from registry.reference import Digest
@@ -171,3 +175,117 @@ async def test_one_writer_per_session(app: web.Application) -> None:
     await third.write(b"c" * 1000)
     descriptor = await third.commit(Digest.of(b"a" * 1000 + b"c" * 1000))
     assert descriptor.size == 2000
+
+
+async def test_a_late_writer_cannot_touch_a_published_blob(client: TestClient, app: web.Application) -> None:
+    """A PATCH resumed before a PUT finished the session, whose body arrives only after it."""
+    uploads = app[REGISTRY].repository("app").uploads
+    session = await uploads.start()
+    late, finisher = await uploads.resume(session.id), await uploads.resume(session.id)
+    blob = os.urandom(64)
+    await finisher.write(blob)
+    await finisher.commit(Digest.of(blob))
+    with pytest.raises(RegistryError) as refused:
+        await late.write(b"x" * 2 * 1024 * 1024)
+    await late.close()
+    assert refused.value.code == "BLOB_UPLOAD_UNKNOWN"
+    assert await (await client.get(f"/v2/app/blobs/{sha256(blob)}")).read() == blob
+
+
+async def test_stored_content_of_another_size_is_replaced(client: TestClient, data_dir: Path) -> None:
+    """Content grown after it was published is not trusted by the next push of its digest."""
+    digest = sha256(DATA)
+    stored = data_dir / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(DATA + b"appended by a writer that came late")
+    await push_blob(client, "app", DATA)
+    assert stored.read_bytes() == DATA
+    assert await (await client.get(f"/v2/app/blobs/{digest}")).read() == DATA
+    with stored.open("ab") as grown:
+        grown.write(b"again")
+    await _start(client, "other", f"?mount={digest}&from=app")  # no mount: a session opens
+
+
+async def test_a_cancelled_writer_gives_up_its_claim(app: web.Application, data_dir: Path) -> None:
+    """However a request ends (here: cancelled mid-write), its claim ends with it, after its
+    last write: the next writer finds the file as the cancelled one left it."""
+    uploads = app[LOCAL].repository("app").uploads
+    upload = await uploads.start()
+    started = asyncio.Event()
+
+    async def request() -> None:
+        try:
+            await upload.claim()
+            while True:
+                started.set()
+                await upload.write(b"x" * 1024 * 1024)
+        finally:
+            await upload.close()
+
+    task = asyncio.create_task(request())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not app[LOCAL].hashes.writing(upload.id)
+    after = await uploads.resume(upload.id)
+    written = (data_dir / "uploads" / upload.id / "data").read_bytes()
+    assert after.offset == len(written) and set(written) <= {ord("x")}
+    await after.write(b"end")
+    assert (await after.commit(Digest.of(written + b"end"))).size == len(written) + 3
+
+
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_writer_of_another_process_holds_the_session(client: TestClient, data_dir: Path) -> None:
+    """Two servers on one storage: while another process appends to a session, this one
+    neither writes to it nor publishes it."""
+    location = await _start(client)
+    data_file = data_dir / "uploads" / location.rsplit("/", 1)[1] / "data"
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, str(data_file),
+                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"holding\n"
+        patch = await client.patch(location, data=DATA)
+        put = await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)
+        for resp in (patch, put):
+            assert resp.status == 416 and "another request" in (await resp.json())["errors"][0]["message"]
+    finally:
+        holder.stdin.close()
+        await holder.wait()
+    assert (await client.put(f"{location}?digest={sha256(DATA)}", data=DATA)).status == 201
+
+
+async def test_a_request_cancelled_while_opening_leaves_the_session_writable(app: web.Application) -> None:
+    """Cancelled while its file was being opened, a request must not leave that file open (and
+    locked) with no one to close it: the claim goes once the file is closed."""
+    uploads = app[LOCAL].repository("app").uploads
+    session = await uploads.start()
+    for _ in range(20):
+        upload = await uploads.resume(session.id)
+        claiming = asyncio.ensure_future(upload.claim())
+        await asyncio.sleep(0)
+        claiming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await claiming
+        await upload.close()
+        await _until_released(app, session.id)
+    writer = await uploads.resume(session.id)
+    await writer.write(b"data")
+    assert (await writer.commit(Digest.of(b"data"))).size == 4
+
+
+async def _until_released(app: web.Application, upload_id: str) -> None:
+    for _ in range(int(20 / 0.01)):
+        if not app[LOCAL].hashes.writing(upload_id):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the claim was never released")

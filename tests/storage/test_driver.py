@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 
 import pytest
 
@@ -45,7 +46,9 @@ async def test_append_then_move_publishes_whole_file(driver: Driver) -> None:
     with pytest.raises(PathNotFound):  # appending never brings back a removed folder
         await driver.append("up/1/data")
     await driver.write("up/1/state", b"{}")
-    writer = await driver.append("up/1/data")
+    with pytest.raises(PathNotFound):  # nor a file that is gone
+        await driver.append("up/1/data")
+    writer = await driver.append("up/1/data", create=True)
     hasher = hashlib.sha256()
     for chunk in (b"a" * 1000, b"b" * 2000):
         await writer.write(chunk, hasher)
@@ -85,3 +88,34 @@ async def test_read_small_sees_every_replacement_and_removal(driver: Driver) -> 
     await driver.delete("r/tag")
     with pytest.raises(PathNotFound):
         await driver.read_small("r/tag")
+
+
+class _BlockingHasher:
+    """Holds the worker thread of a write until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def update(self, data: bytes, /) -> None:
+        self.entered.set()
+        self.go.wait(20)
+
+
+async def test_operations_on_an_appended_file_keep_their_order(driver: Driver) -> None:
+    """A write whose caller gave up (cancelled) still ends before the next operation starts,
+    and before the file is closed."""
+    await driver.write("up/2/state", b"{}")
+    writer = await driver.append("up/2/data", create=True)
+    hasher = _BlockingHasher()
+    abandoned = asyncio.ensure_future(writer.write(b"b" * 1000, hasher))
+    assert await asyncio.to_thread(hasher.entered.wait, 20)
+    abandoned.cancel()
+    truncate = asyncio.ensure_future(writer.truncate(10))
+    try:
+        await asyncio.sleep(0.2)
+        assert not truncate.done(), "the truncate ran while the write was still going on"
+    finally:
+        hasher.go.set()
+    await truncate
+    await writer.close()
+    assert (await driver.stat("up/2/data")).size == writer.size == 10

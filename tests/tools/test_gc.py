@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -338,3 +339,29 @@ def test_gc_evicted_mirror_content_is_fetched_again_on_the_next_pull(
         out = tmp_path / f"again-{tag}"
         skopeo.copy_all(f"docker://{host}/{MIRRORED_APP}:{tag}", f"dir:{out}")
         assert_dir_holds(out, image)
+
+
+def test_gc_removes_upload_leftovers(local_ocireg: Ocireg, http: requests.Session) -> None:
+    """A server killed mid-push leaves its session; a start cut short, an empty folder; an
+    interrupted atomic write, a `.tmp-*` file. Past the grace the last two go; the session
+    goes with `--grace 0s` (the server is stopped: nobody will resume it)."""
+    server = local_ocireg.serve()
+    location = http.post(f"{server.url}/v2/app/blobs/uploads/").headers["Location"]
+    patched = http.patch(f"{server.url}{location}", data=os.urandom(2 * 1024 * 1024))
+    assert patched.status_code == 202
+    os.kill(server.process.pid, signal.SIGKILL)
+    uploads = local_ocireg.data / "uploads"
+    session = uploads / location.rsplit("/", 1)[1]
+    empty = uploads / "00000000-0000-4000-8000-000000000000"
+    empty.mkdir()
+    interrupted = local_ocireg.data / "repositories" / "app" / "_tags" / ".tmp-cut"
+    interrupted.parent.mkdir(parents=True)
+    interrupted.write_bytes(b"x" * 100)
+    backdate([empty, interrupted], 2 * HOUR)
+
+    local_ocireg.ok("gc")
+    assert not empty.exists() and not interrupted.exists()
+    assert session.is_dir()
+    summary = local_ocireg.ok("gc", "--grace", "0s")
+    assert not session.exists(), summary
+    assert at_least(summary, 2 * 1024 * 1024), summary

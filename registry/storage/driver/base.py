@@ -7,8 +7,13 @@ readers see either the old file or the whole new one, never a part.
 from __future__ import annotations
 
 import abc
+import errno
 from dataclasses import dataclass
 from typing import Protocol
+
+from ...errors import RegistryError
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class Hasher(Protocol):
@@ -17,6 +22,21 @@ class Hasher(Protocol):
 
 class PathNotFound(Exception):
     """The path does not exist; stores turn this into the right OCI error."""
+
+
+class FileBusy(Exception):
+    """Another writer (of this process or another) has the file open for appending."""
+
+
+class StorageFull(RegistryError, OSError):
+    """No space (or quota) left. Both an OSError, for callers that handle any failure of the
+    disk, and the STORAGE_FULL error (507) that every request failing on it answers with, so
+    a mirror fill or a push reports it as what it is."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__("STORAGE_FULL", "the registry's storage is full: nothing more can be "
+                         "stored until space is freed", {"reason": cause.strerror})
+        self.errno = cause.errno
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,10 @@ class FileWriter(abc.ABC):
     @abc.abstractmethod
     async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
         """Append; `hasher` is fed in the same worker hop, so hashing never blocks the loop."""
+
+    @abc.abstractmethod
+    async def truncate(self, size: int) -> None:
+        """Cut the file back to `size` bytes: a chunk refused or failed half-way is not kept."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -74,7 +98,10 @@ class Driver(abc.ABC):
         """Set the modification time to now; False when the path does not exist."""
 
     @abc.abstractmethod
-    async def append(self, path: str) -> FileWriter: ...
+    async def append(self, path: str, *, create: bool = False) -> FileWriter:
+        """Open for appending; an existing file only unless `create`, so that a writer that
+        comes late never brings back a file that was published or removed meanwhile. The
+        writer is exclusive until closed, across processes too: FileBusy while another has it."""
 
     @abc.abstractmethod
     def local_path(self, path: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -18,13 +19,20 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from .base import Driver, FileInfo, FileWriter, Hasher, PathNotFound
+from .base import FULL_ERRNOS, Driver, FileBusy, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
 
 T = TypeVar("T")
+TMP_PREFIX = ".tmp-"  # atomic writes in progress, or cut short: gc removes old ones
 
 
 async def _run(func: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
+    """Every blocking call goes through here, so this is where a full disk is recognised."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
+    except OSError as err:
+        if err.errno in FULL_ERRNOS and not isinstance(err, StorageFull):
+            raise StorageFull(err) from err
+        raise
 
 
 def _fsync_dir(folder: str) -> None:
@@ -38,7 +46,7 @@ def _fsync_dir(folder: str) -> None:
 def _write_atomic(path: str, data: bytes) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -140,39 +148,83 @@ class SmallFiles:
 
 
 class LocalFileWriter(FileWriter):
-    """Appends with one executor hop per chunk; callers batch chunks to keep hops rare."""
+    """Appends with one executor hop per chunk; callers batch chunks to keep hops rare.
 
-    def __init__(self, handle: Any) -> None:
-        self._handle = handle
-        self.size: int = handle.tell()
+    A write whose caller is cancelled still runs to its end on its worker thread; `close` waits
+    for it, so a file is never closed (and its session never handed to another writer) while a
+    write into it is still going on.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self.size: int = os.fstat(fd).st_size
+        self._pending: asyncio.Future[None] | None = None
 
     async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
-        await _run(self._write, chunk, hasher)
-        self.size += len(chunk)
+        await self._in_worker(self._write, chunk, hasher)
 
     def _write(self, chunk: bytes, hasher: Hasher | None) -> None:
-        if hasher is not None:
-            hasher.update(chunk)
+        """The hasher sees the chunk only once all of it is on disk: a failed write leaves the
+        hash and the file disagreeing on size, which makes the upload re-hash its file."""
+        assert self._fd is not None, "write after close"
         view = memoryview(chunk)
         while view:
-            written = self._handle.write(view)
+            written = os.write(self._fd, view)
+            self.size += written
             view = view[written:]
+        if hasher is not None:
+            hasher.update(chunk)
+
+    async def truncate(self, size: int) -> None:
+        await self._in_worker(self._truncate, size)
+
+    def _truncate(self, size: int) -> None:
+        assert self._fd is not None, "truncate after close"
+        os.ftruncate(self._fd, size)
+        self.size = size
+
+    async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
+        """One operation on the file at a time, in order, even after a caller gave up waiting."""
+        await self._settled()
+        self._pending = asyncio.ensure_future(_run(func, *args))
+        await asyncio.shield(self._pending)
+
+    async def _settled(self) -> None:
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+            self._pending = None
 
     async def close(self) -> None:
-        await _run(self._close)
+        await asyncio.shield(self._close())
 
-    def _close(self) -> None:
-        if self._handle.closed:
-            return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+    async def _close(self) -> None:
+        await self._settled()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            await _run(_fsync_close, fd)
 
 
-def _open_append(path: str) -> Any:
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_append(path: str, create: bool) -> int:
     """The folder must exist: a session's folder is made when it starts and removed when it
-    ends, and appending must not bring an ended one back."""
-    return open(path, "ab", buffering=0)
+    ends, and appending must not bring an ended one back. The lock (flock, on the file itself,
+    so it follows the file through a rename) keeps out writers of other processes as well."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FileBusy(path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class FilesystemDriver(Driver):
@@ -214,11 +266,11 @@ class FilesystemDriver(Driver):
     async def touch(self, path: str) -> bool:
         return await _run(_touch, self._full(path))
 
-    async def append(self, path: str) -> LocalFileWriter:
+    async def append(self, path: str, *, create: bool = False) -> LocalFileWriter:
         try:
-            handle = await _run(_open_append, self._full(path))
+            fd = await _run(_open_append, self._full(path), create)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 raise PathNotFound(path) from err
             raise
-        return LocalFileWriter(handle)
+        return LocalFileWriter(fd)
