@@ -7,8 +7,10 @@ blobs and child manifests must exist, and which subject (if any) the manifest re
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import RegistryError
 from .reference import Digest
@@ -28,6 +30,13 @@ IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+INT64_MAX = 2**63 - 1
+
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'[]{}"'))
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_STRINGS = re.compile(rb'"[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,64 @@ class ParsedManifest:
 
 def _invalid(message: str, detail: Any = None) -> RegistryError:
     return RegistryError("MANIFEST_INVALID", message, detail)
+
+
+def _check_depth(body: bytes) -> None:
+    """Refuse nesting beyond MAX_DEPTH before the recursive parser sees it.
+
+    Only brackets outside strings count: escapes go first, then every byte but brackets and
+    quotes, then whole strings. Each pass then deletes every innermost pair at once, so the
+    passes a balanced text needs to vanish are its depth; a run of opening brackets longer
+    than the limit ends it early. Every step runs at C speed.
+    """
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = _STRINGS.sub(b"", unescaped.translate(_AS_PARENS, _NOT_STRUCTURE))
+    too_deep = b"(" * (MAX_DEPTH + 1)
+    for _ in range(MAX_DEPTH + 1):
+        if not brackets:
+            return
+        if too_deep in brackets:
+            break
+        inner = brackets.replace(b"()", b"")
+        if len(inner) == len(brackets):
+            raise _invalid("manifest is not valid JSON: unbalanced brackets")
+        brackets = inner
+    raise _invalid(f"manifest JSON nests deeper than {MAX_DEPTH} levels", {"maxDepth": MAX_DEPTH})
+
+
+def _bounded_int(text: str) -> int:
+    """Go decodes sizes into int64: anything wider is refused before int() does the work."""
+    if len(text.lstrip("-")) > len(str(INT64_MAX)) or not -INT64_MAX - 1 <= (value := int(text)) <= INT64_MAX:
+        raise _invalid("manifest has an integer outside the 64-bit range", {"integer": text[:40]})
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _invalid("manifest has a number that is not finite", {"number": text[:40]})
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _invalid(f"manifest has {name}, which JSON does not allow")
+
+
+def load_json(body: bytes) -> Any:
+    """RFC 8259 JSON as Go clients read it: UTF-8 without a BOM, finite numbers, bounded depth."""
+    if body.startswith(_BOMS):
+        raise _invalid("manifest must be UTF-8 JSON without a byte order mark")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _invalid(f"manifest is not UTF-8: {err.reason} at byte {err.start}") from None
+    if "\0" in text:
+        raise _invalid("manifest is not UTF-8 JSON: it has NUL bytes (UTF-16 or UTF-32?)")
+    _check_depth(body)
+    try:
+        return json.loads(text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise _invalid(f"manifest is not valid JSON: {err}") from None
 
 
 def _descriptor_digest(entry: Any, where: str) -> Digest:
@@ -109,10 +176,7 @@ def _artifact_type(doc: dict[str, Any], media_type: str) -> str | None:
 
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _invalid(f"manifest is not valid JSON: {err}") from None
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise _invalid("manifest must be a JSON object")
     media_type = _media_type(doc, content_type)
@@ -138,8 +202,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
 def declared_media_type(body: bytes) -> str | None:
     """The `mediaType` a manifest names for itself, if it is readable and names one."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = load_json(body)
+    except RegistryError:
         return None
     value = doc.get("mediaType") if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None

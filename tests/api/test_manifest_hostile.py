@@ -1,0 +1,68 @@
+"""Manifests a hostile or broken client may push: each is refused with MANIFEST_INVALID and a
+message naming what is wrong, and nothing is stored under the tag."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from .oci import OCI_MANIFEST, image_manifest, push_blob
+
+
+async def _refused(client: TestClient, body: bytes, content_type: str = OCI_MANIFEST) -> str:
+    resp = await client.put("/v2/app/manifests/bad", data=body, headers={"Content-Type": content_type})
+    assert resp.status == 400, await resp.text()
+    error = (await resp.json())["errors"][0]
+    assert error["code"] == "MANIFEST_INVALID"
+    assert (await client.get("/v2/app/manifests/bad")).status == 404
+    return str(error["message"])
+
+
+async def _valid_body(client: TestClient) -> bytes:
+    config, layer = b'{"os":"linux"}', b"layer"
+    await push_blob(client, "app", config)
+    await push_blob(client, "app", layer)
+    return image_manifest(config, [layer])
+
+
+async def test_nested_array_bomb(client: TestClient) -> None:
+    body = b'{"schemaVersion":2,"x":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert "nest" in await _refused(client, body)
+
+
+async def test_nesting_inside_strings_does_not_count(client: TestClient) -> None:
+    body = await _valid_body(client)
+    doc = json.loads(body)
+    doc["annotations"] = {"deep": "[" * 10_000 + '\\"{' * 1000}
+    resp = await client.put("/v2/app/manifests/ok", data=json.dumps(doc).encode(),
+                            headers={"Content-Type": OCI_MANIFEST})
+    assert resp.status == 201, await resp.text()
+
+
+async def test_huge_integer(client: TestClient) -> None:
+    body = b'{"schemaVersion":2,"x":' + b"9" * 5000 + b"}"
+    assert "integer" in await _refused(client, body)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity(client: TestClient, constant: str) -> None:
+    body = await _valid_body(client)
+    assert constant.lstrip("-") in await _refused(client, body[:-1] + f',"x":{constant}}}'.encode())
+
+
+async def test_float_overflowing_to_infinity(client: TestClient) -> None:
+    body = await _valid_body(client)
+    assert "finite" in await _refused(client, body[:-1] + b',"x":1e999}')
+
+
+async def test_utf16_body(client: TestClient) -> None:
+    body = await _valid_body(client)
+    assert "UTF-8" in await _refused(client, body.decode().encode("utf-16"))
+    assert "UTF-8" in await _refused(client, body.decode().encode("utf-16-le"))
+
+
+async def test_utf8_byte_order_mark(client: TestClient) -> None:
+    body = await _valid_body(client)
+    assert "byte order mark" in await _refused(client, b"\xef\xbb\xbf" + body)
