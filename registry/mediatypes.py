@@ -117,13 +117,38 @@ def load_json(body: bytes) -> Any:
         raise _invalid(f"manifest is not valid JSON: {err}") from None
 
 
-def _descriptor_digest(entry: Any, where: str) -> Digest:
-    if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    """Annotations: the spec allows only string values, and referrers indexes repeat them."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _invalid(f"{where} must be an object of strings")
+    return value
+
+
+def _descriptor(entry: Any, where: str) -> Digest:
+    """Check one descriptor as the image spec types it; returns its digest."""
+    if not isinstance(entry, dict):
+        raise _invalid(f"{where} must be a descriptor object")
+    if not isinstance(entry.get("mediaType"), str):
+        raise _invalid(f"{where}.mediaType must be a string")
+    if not _is_size(entry.get("size")):
+        raise _invalid(f"{where}.size must be a non-negative 64-bit integer", {"size": entry.get("size")})
+    urls = entry.get("urls")
+    if urls is not None and (not isinstance(urls, list) or not all(isinstance(url, str) for url in urls)):
+        raise _invalid(f"{where}.urls must be a list of strings")
+    _string_map(entry.get("annotations"), f"{where}.annotations")
+    digest = entry.get("digest")
+    if not isinstance(digest, str):
         raise _invalid(f"{where}: descriptor without a digest")
     try:
-        return Digest.parse(entry["digest"])
+        return Digest.parse(digest)
     except RegistryError as err:
-        raise _invalid(f"{where}: {err.message}", {"digest": entry["digest"]}) from None
+        raise _invalid(f"{where}.digest: {err.message}", {"digest": digest[:200]}) from None
 
 
 def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
@@ -133,17 +158,21 @@ def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _required_blobs(doc: dict[str, Any], media_type: str) -> tuple[Digest, ...]:
+def _required_blobs(doc: dict[str, Any]) -> tuple[Digest, ...]:
     """Config and layers; foreign layers with `urls` live elsewhere and need not be here."""
-    config = doc.get("config")
-    if config is None:
+    if doc.get("config") is None:
         raise _invalid("image manifest without a config")
-    digests = [_descriptor_digest(config, "config")]
-    for layer in _descriptors(doc, "layers"):
-        if isinstance(layer, dict) and layer.get("urls"):
-            continue
-        digests.append(_descriptor_digest(layer, "layers"))
+    digests = [_descriptor(doc["config"], "config")]
+    for position, layer in enumerate(_descriptors(doc, "layers")):
+        digest = _descriptor(layer, f"layers[{position}]")
+        if not layer.get("urls"):
+            digests.append(digest)
     return tuple(digests)
+
+
+def _children(doc: dict[str, Any]) -> tuple[Digest, ...]:
+    return tuple(_descriptor(child, f"manifests[{position}]")
+                 for position, child in enumerate(_descriptors(doc, "manifests")))
 
 
 def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
@@ -151,7 +180,8 @@ def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
     if declared is not None and not isinstance(declared, str):
         raise _invalid("mediaType must be a string")
     given = (content_type or "").split(";")[0].strip() or None
-    if given in DOCKER_SCHEMA1 or declared in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
+    schema1 = _is_size(doc.get("schemaVersion")) and doc["schemaVersion"] == 1
+    if given in DOCKER_SCHEMA1 or declared in DOCKER_SCHEMA1 or schema1:
         raise _invalid("Docker schema1 manifests are not supported; push schema2 or OCI instead")
     if declared and given and given != declared:
         raise _invalid("Content-Type does not match the manifest's mediaType",
@@ -166,36 +196,38 @@ def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
 
 def _artifact_type(doc: dict[str, Any], media_type: str) -> str | None:
     """The spec's rule for referrers: artifactType, else the config's media type."""
-    if isinstance(doc.get("artifactType"), str):
-        return str(doc["artifactType"])
-    config = doc.get("config")
-    if media_type in IMAGE_TYPES and isinstance(config, dict):
-        config_type = config.get("mediaType")
-        return config_type if isinstance(config_type, str) else None
-    return None
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise _invalid("artifactType must be a string")
+    if artifact_type is not None or media_type in INDEX_TYPES:
+        return artifact_type
+    return str(doc["config"]["mediaType"])
 
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
+    """Validate a manifest as Go clients will read it and learn what it depends on.
+
+    `content_type` is the media type the client or upstream sent, if any; it must agree with
+    the body's own `mediaType`.
+    """
     doc = load_json(body)
     if not isinstance(doc, dict):
         raise _invalid("manifest must be a JSON object")
     media_type = _media_type(doc, content_type)
-    if doc.get("schemaVersion") != 2:
-        raise _invalid("schemaVersion must be 2")
-    if media_type in INDEX_TYPES:
-        blobs: tuple[Digest, ...] = ()
-        children = tuple(_descriptor_digest(m, "manifests") for m in _descriptors(doc, "manifests"))
-    else:
-        blobs, children = _required_blobs(doc, media_type), ()
+    version = doc.get("schemaVersion")
+    if type(version) is not int or version != 2:
+        raise _invalid("schemaVersion must be the integer 2", {"schemaVersion": version})
+    is_index = media_type in INDEX_TYPES
+    blobs = () if is_index else _required_blobs(doc)
+    children = _children(doc) if is_index else ()
     subject = doc.get("subject")
-    annotations = doc.get("annotations")
     return ParsedManifest(
         media_type=media_type,
         blobs=blobs,
         manifests=children,
-        subject=_descriptor_digest(subject, "subject") if subject is not None else None,
+        subject=_descriptor(subject, "subject") if subject is not None else None,
         artifact_type=_artifact_type(doc, media_type),
-        annotations=annotations if isinstance(annotations, dict) else {},
+        annotations=_string_map(doc.get("annotations"), "annotations"),
     )
 
 

@@ -66,3 +66,46 @@ async def test_utf16_body(client: TestClient) -> None:
 async def test_utf8_byte_order_mark(client: TestClient) -> None:
     body = await _valid_body(client)
     assert "byte order mark" in await _refused(client, b"\xef\xbb\xbf" + body)
+
+
+def _with(body: bytes, **changes: object) -> bytes:
+    doc = json.loads(body)
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("version", [2.0, "2", True, None, 3])
+async def test_schema_version_is_the_integer_two(client: TestClient, version: object) -> None:
+    body = await _valid_body(client)
+    assert "schemaVersion" in await _refused(client, _with(body, schemaVersion=version))
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("size", -1, "size"), ("size", 1.5, "size"), ("size", "5", "size"), ("size", True, "size"),
+    ("size", None, "size"), ("mediaType", 7, "mediaType"), ("urls", "http://x", "urls"),
+    ("annotations", {"a": 1}, "annotations"),
+])
+async def test_descriptor_fields_are_typed(client: TestClient, field: str, value: object, says: str) -> None:
+    body = await _valid_body(client)
+    doc = json.loads(body)
+    if value is None:
+        del doc["layers"][0][field]
+    else:
+        doc["layers"][0][field] = value
+    message = await _refused(client, json.dumps(doc).encode())
+    assert says in message and "layers[0]" in message
+
+
+async def test_size_beyond_int64(client: TestClient) -> None:
+    body = await _valid_body(client)
+    doc = json.loads(body)
+    doc["config"]["size"] = 2**63
+    assert "64-bit" in await _refused(client, json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(("field", "value"), [("annotations", {"a": 1}), ("annotations", []),
+                                              ("artifactType", 5), ("subject", "sha256:x")])
+async def test_top_level_fields_are_typed(client: TestClient, field: str, value: object) -> None:
+    body = await _valid_body(client)
+    assert field in await _refused(client, _with(body, **{field: value}))
+
