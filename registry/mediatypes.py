@@ -152,7 +152,7 @@ def _descriptor(entry: Any, where: str) -> Digest:
 
 
 def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
-    value = doc.get(key, [])
+    value = doc[key]
     if not isinstance(value, list):
         raise _invalid(f"{key} must be a list")
     return value
@@ -160,8 +160,6 @@ def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
 
 def _required_blobs(doc: dict[str, Any]) -> tuple[Digest, ...]:
     """Config and layers; foreign layers with `urls` live elsewhere and need not be here."""
-    if doc.get("config") is None:
-        raise _invalid("image manifest without a config")
     digests = [_descriptor(doc["config"], "config")]
     for position, layer in enumerate(_descriptors(doc, "layers")):
         digest = _descriptor(layer, f"layers[{position}]")
@@ -194,6 +192,20 @@ def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
     return media_type
 
 
+def _check_shape(doc: dict[str, Any], media_type: str) -> None:
+    """An index lists manifests, an image manifest a config and layers, never both: a body
+    shaped as one but labelled the other would be stored without the checks it needs."""
+    is_index = media_type in INDEX_TYPES
+    required, forbidden = (("manifests",), ("config", "layers")) if is_index else (("config", "layers"), ("manifests",))
+    missing = [key for key in required if key not in doc]
+    unexpected = [key for key in forbidden if key in doc]
+    if missing or unexpected:
+        kind = "an index" if is_index else "an image manifest"
+        raise _invalid(f"{media_type} is {kind}: it needs {' and '.join(required)} and has no "
+                       f"{' or '.join(forbidden)}", {"mediaType": media_type, "missing": missing,
+                                                     "unexpected": unexpected})
+
+
 def _artifact_type(doc: dict[str, Any], media_type: str) -> str | None:
     """The spec's rule for referrers: artifactType, else the config's media type."""
     artifact_type = doc.get("artifactType")
@@ -208,7 +220,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     """Validate a manifest as Go clients will read it and learn what it depends on.
 
     `content_type` is the media type the client or upstream sent, if any; it must agree with
-    the body's own `mediaType`.
+    the body's own `mediaType`, and the body's shape with both.
     """
     doc = load_json(body)
     if not isinstance(doc, dict):
@@ -217,6 +229,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     version = doc.get("schemaVersion")
     if type(version) is not int or version != 2:
         raise _invalid("schemaVersion must be the integer 2", {"schemaVersion": version})
+    _check_shape(doc, media_type)
     is_index = media_type in INDEX_TYPES
     blobs = () if is_index else _required_blobs(doc)
     children = _children(doc) if is_index else ()

@@ -8,7 +8,10 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient
 
-from .oci import OCI_MANIFEST, image_manifest, push_blob
+from .oci import OCI_INDEX, OCI_MANIFEST, image_manifest, push_blob
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 async def _refused(client: TestClient, body: bytes, content_type: str = OCI_MANIFEST) -> str:
@@ -109,3 +112,27 @@ async def test_top_level_fields_are_typed(client: TestClient, field: str, value:
     body = await _valid_body(client)
     assert field in await _refused(client, _with(body, **{field: value}))
 
+
+async def test_image_body_under_an_index_type_is_refused(client: TestClient) -> None:
+    """Stored as an index, it would skip the checks that its config and layers exist."""
+    config, layer = b'{"os":"linux"}', b"never pushed"
+    await push_blob(client, "app", config)
+    doc = json.loads(image_manifest(config, [layer]))
+    del doc["mediaType"]
+    message = await _refused(client, json.dumps(doc).encode(), OCI_INDEX)
+    assert "index" in message and "config" in message
+    doc["manifests"] = []
+    await _refused(client, json.dumps(doc).encode(), OCI_INDEX)
+
+
+@pytest.mark.parametrize(("media_type", "doc"), [
+    (OCI_INDEX, {}),
+    (OCI_INDEX, {"manifests": [], "layers": []}),
+    (DOCKER_LIST, {"manifests": [], "config": {}}),
+    (OCI_MANIFEST, {"layers": []}),
+    (DOCKER_MANIFEST, {"config": {}}),
+    (OCI_MANIFEST, {"config": {}, "layers": [], "manifests": []}),
+])
+async def test_shape_must_match_media_type(client: TestClient, media_type: str, doc: dict[str, object]) -> None:
+    body = json.dumps({"schemaVersion": 2, "mediaType": media_type, **doc}).encode()
+    assert media_type in await _refused(client, body, media_type)
