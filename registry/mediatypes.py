@@ -31,6 +31,7 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_REFERENCES = 10_000
 INT64_MAX = 2**63 - 1
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -41,7 +42,10 @@ _STRINGS = re.compile(rb'"[^"]*"')
 
 @dataclass(frozen=True)
 class ParsedManifest:
-    """What the registry needs from a manifest; the bytes themselves stay untouched."""
+    """What the registry needs from a manifest; the bytes themselves stay untouched.
+
+    `blobs` and `manifests` hold each digest once, in the order the manifest first names it.
+    """
 
     media_type: str
     blobs: tuple[Digest, ...] = ()
@@ -158,6 +162,16 @@ def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _distinct(digests: list[Digest], what: str) -> tuple[Digest, ...]:
+    """Each digest once, in order: a blob listed 48,000 times costs one existence check, and
+    the distinct ones are bounded so the checks a single PUT can cause are too."""
+    distinct = tuple(dict.fromkeys(digests))
+    if len(distinct) > MAX_REFERENCES:
+        raise _invalid(f"manifest references {len(distinct)} distinct {what}; at most {MAX_REFERENCES} "
+                       "are accepted", {"limit": MAX_REFERENCES})
+    return distinct
+
+
 def _required_blobs(doc: dict[str, Any]) -> tuple[Digest, ...]:
     """Config and layers; foreign layers with `urls` live elsewhere and need not be here."""
     digests = [_descriptor(doc["config"], "config")]
@@ -165,12 +179,12 @@ def _required_blobs(doc: dict[str, Any]) -> tuple[Digest, ...]:
         digest = _descriptor(layer, f"layers[{position}]")
         if not layer.get("urls"):
             digests.append(digest)
-    return tuple(digests)
+    return _distinct(digests, "blobs")
 
 
 def _children(doc: dict[str, Any]) -> tuple[Digest, ...]:
-    return tuple(_descriptor(child, f"manifests[{position}]")
-                 for position, child in enumerate(_descriptors(doc, "manifests")))
+    return _distinct([_descriptor(child, f"manifests[{position}]")
+                      for position, child in enumerate(_descriptors(doc, "manifests"))], "manifests")
 
 
 def _media_type(doc: dict[str, Any], content_type: str | None) -> str:

@@ -8,7 +8,11 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient
 
-from .oci import OCI_INDEX, OCI_MANIFEST, image_manifest, push_blob
+from registry.mediatypes import MAX_REFERENCES
+from registry.reference import Digest
+from registry.storage.blobs import Links
+
+from .oci import OCI_INDEX, OCI_MANIFEST, image_manifest, push_blob, sha256
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -136,3 +140,32 @@ async def test_image_body_under_an_index_type_is_refused(client: TestClient) -> 
 async def test_shape_must_match_media_type(client: TestClient, media_type: str, doc: dict[str, object]) -> None:
     body = json.dumps({"schemaVersion": 2, "mediaType": media_type, **doc}).encode()
     assert media_type in await _refused(client, body, media_type)
+
+
+async def test_one_blob_listed_many_times_is_checked_once(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    touch = Links.touch
+
+    async def counting_touch(self: Links, digest: Digest) -> bool:
+        checked.append(str(digest))
+        return await touch(self, digest)
+
+    monkeypatch.setattr(Links, "touch", counting_touch)
+    config, layer = b'{"os":"linux"}', b"layer"
+    await push_blob(client, "app", config)
+    await push_blob(client, "app", layer)
+    body = image_manifest(config, [layer] * 5000)
+    resp = await client.put("/v2/app/manifests/many", data=body, headers={"Content-Type": OCI_MANIFEST})
+    assert resp.status == 201, await resp.text()
+    assert sorted(checked) == sorted({sha256(config), sha256(layer)})
+
+
+async def test_too_many_distinct_references(client: TestClient) -> None:
+    layers = [{"mediaType": "application/octet-stream", "size": 1, "digest": sha256(str(n).encode())}
+              for n in range(MAX_REFERENCES + 1)]
+    doc = json.loads(image_manifest(b"{}", []))
+    doc["layers"] = layers
+    assert str(MAX_REFERENCES) in await _refused(client, json.dumps(doc).encode())
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+             "manifests": [dict(layer, mediaType=OCI_MANIFEST) for layer in layers]}
+    assert str(MAX_REFERENCES) in await _refused(client, json.dumps(index).encode(), OCI_INDEX)
