@@ -1,7 +1,10 @@
 """Manifest media types and what a manifest's JSON says about the content it depends on.
 
-The registry stores the exact bytes a client pushed; this module only reads them to learn which
-blobs and child manifests must exist, and which subject (if any) the manifest refers to.
+The registry stores the exact bytes a client pushed; this module reads them to learn which
+blobs and child manifests must exist, and which subject (if any) the manifest refers to. It
+also refuses what Go clients could not read back or the image spec forbids, so nothing stored
+is unpullable, and bounds the work one manifest can cause: its depth, its numbers and the
+number of distinct references it makes.
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ class ParsedManifest:
 
 def _invalid(message: str, detail: Any = None) -> RegistryError:
     return RegistryError("MANIFEST_INVALID", message, detail)
+
+
+def _excerpt(value: Any) -> str:
+    """What the client sent, short enough to quote back in an error."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 100 else text[:100] + "..."
 
 
 def _check_depth(body: bytes) -> None:
@@ -141,7 +150,7 @@ def _descriptor(entry: Any, where: str) -> Digest:
     if not isinstance(entry.get("mediaType"), str):
         raise _invalid(f"{where}.mediaType must be a string")
     if not _is_size(entry.get("size")):
-        raise _invalid(f"{where}.size must be a non-negative 64-bit integer", {"size": entry.get("size")})
+        raise _invalid(f"{where}.size must be a non-negative 64-bit integer", {"size": _excerpt(entry.get("size"))})
     urls = entry.get("urls")
     if urls is not None and (not isinstance(urls, list) or not all(isinstance(url, str) for url in urls)):
         raise _invalid(f"{where}.urls must be a list of strings")
@@ -152,7 +161,7 @@ def _descriptor(entry: Any, where: str) -> Digest:
     try:
         return Digest.parse(digest)
     except RegistryError as err:
-        raise _invalid(f"{where}.digest: {err.message}", {"digest": digest[:200]}) from None
+        raise _invalid(f"{where}.digest: {err.message}", {"digest": _excerpt(digest)}) from None
 
 
 def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
@@ -197,12 +206,12 @@ def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
         raise _invalid("Docker schema1 manifests are not supported; push schema2 or OCI instead")
     if declared and given and given != declared:
         raise _invalid("Content-Type does not match the manifest's mediaType",
-                       {"contentType": given, "mediaType": declared})
+                       {"contentType": _excerpt(given), "mediaType": _excerpt(declared)})
     media_type = declared or given
     if media_type is None:
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     if media_type not in MANIFEST_TYPES:
-        raise _invalid(f"unsupported manifest media type {media_type}", {"mediaType": media_type})
+        raise _invalid(f"unsupported manifest media type {_excerpt(media_type)}", {"mediaType": _excerpt(media_type)})
     return media_type
 
 
@@ -242,7 +251,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     media_type = _media_type(doc, content_type)
     version = doc.get("schemaVersion")
     if type(version) is not int or version != 2:
-        raise _invalid("schemaVersion must be the integer 2", {"schemaVersion": version})
+        raise _invalid("schemaVersion must be the integer 2", {"schemaVersion": _excerpt(version)})
     _check_shape(doc, media_type)
     is_index = media_type in INDEX_TYPES
     blobs = () if is_index else _required_blobs(doc)

@@ -169,3 +169,15 @@ async def test_too_many_distinct_references(client: TestClient) -> None:
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
              "manifests": [dict(layer, mediaType=OCI_MANIFEST) for layer in layers]}
     assert str(MAX_REFERENCES) in await _refused(client, json.dumps(index).encode(), OCI_INDEX)
+
+
+async def test_errors_quote_little_of_the_body(client: TestClient) -> None:
+    body = await _valid_body(client)
+    doc = json.loads(body)
+    doc["layers"][0]["size"] = "9" * 100_000
+    cases = [(json.dumps(doc).encode(), OCI_MANIFEST), (_with(body, mediaType="x" * 100_000), "x" * 4000),
+             (_with(body, mediaType="x" * 100_000), ""), (_with(body, schemaVersion=["2"] * 20_000), OCI_MANIFEST)]
+    for bad, content_type in cases:
+        resp = await client.put("/v2/app/manifests/bad", data=bad, headers={"Content-Type": content_type})
+        assert resp.status == 400
+        assert len(await resp.read()) < 2000, content_type[:10]
