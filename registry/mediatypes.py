@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -35,6 +36,7 @@ MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_REFERENCES = 10_000
+STORED_MAX_DEPTH = 512
 INT64_MAX = 2**63 - 1
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -72,8 +74,8 @@ def _excerpt(value: Any) -> str:
     return text if len(text) <= 100 else text[:100] + "..."
 
 
-def _check_depth(body: bytes) -> None:
-    """Refuse nesting beyond MAX_DEPTH before the recursive parser sees it.
+def _check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse nesting beyond `limit` before the recursive parser sees it.
 
     Only brackets outside strings count: escapes go first, then every byte but brackets and
     quotes, then whole strings. Each pass then deletes every innermost pair at once, so the
@@ -82,8 +84,8 @@ def _check_depth(body: bytes) -> None:
     """
     unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     brackets = _STRINGS.sub(b"", unescaped.translate(_AS_PARENS, _NOT_STRUCTURE))
-    too_deep = b"(" * (MAX_DEPTH + 1)
-    for _ in range(MAX_DEPTH + 1):
+    too_deep = b"(" * (limit + 1)
+    for _ in range(limit + 1):
         if not brackets:
             return
         if too_deep in brackets:
@@ -92,7 +94,7 @@ def _check_depth(body: bytes) -> None:
         if len(inner) == len(brackets):
             raise _invalid("manifest is not valid JSON: unbalanced brackets")
         brackets = inner
-    raise _invalid(f"manifest JSON nests deeper than {MAX_DEPTH} levels", {"maxDepth": MAX_DEPTH})
+    raise _invalid(f"manifest JSON nests deeper than {limit} levels", {"maxDepth": limit})
 
 
 def _bounded_int(text: str) -> int:
@@ -267,10 +269,62 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     )
 
 
-def declared_media_type(body: bytes) -> str | None:
-    """The `mediaType` a manifest names for itself, if it is readable and names one."""
+def _load_stored(body: bytes) -> Any:
+    """JSON as earlier, laxer versions accepted it: any UTF encoding, a BOM, NaN."""
     try:
-        doc = load_json(body)
+        text = body.decode(json.detect_encoding(body)).removeprefix("\ufeff")
+    except (UnicodeDecodeError, LookupError):
+        raise _invalid("stored manifest is not JSON text") from None
+    _check_depth(text.encode(), STORED_MAX_DEPTH)
+    try:
+        return json.loads(text, parse_int=_bounded_int)
+    except json.JSONDecodeError as err:
+        raise _invalid(f"stored manifest is not valid JSON: {err}") from None
+
+
+def _stored_digests(entries: Any, skip_foreign: bool = False) -> list[Digest]:
+    found = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            continue
+        if skip_foreign and entry.get("urls"):
+            continue
+        with suppress(RegistryError):
+            found.append(Digest.parse(entry["digest"]))
+    return found
+
+
+def read_stored_manifest(body: bytes) -> ParsedManifest:
+    """What bytes already kept refer to, for readers of the store (gc, delete, export).
+
+    Manifests an earlier version accepted, or a mirror cached from upstream, may fail today's
+    checks on a push; they still hold on to everything they name, in whatever field, so gc
+    never frees a blob that a stored manifest needs. Raises RegistryError only for bytes that
+    are no JSON object at all.
+    """
+    doc = _load_stored(body)
+    if not isinstance(doc, dict):
+        raise _invalid("stored manifest is not a JSON object")
+    declared = doc.get("mediaType")
+    media_type = declared if declared in MANIFEST_TYPES else OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+    subject = _stored_digests(doc.get("subject"))
+    annotations = doc.get("annotations")
+    artifact_type = doc.get("artifactType")
+    return ParsedManifest(
+        media_type=media_type,
+        blobs=tuple(dict.fromkeys(_stored_digests(doc.get("config")) + _stored_digests(doc.get("layers"), True))),
+        manifests=tuple(dict.fromkeys(_stored_digests(doc.get("manifests")))),
+        subject=subject[0] if subject else None,
+        artifact_type=artifact_type if isinstance(artifact_type, str) else None,
+        annotations=annotations if isinstance(annotations, dict) and all(
+            isinstance(value, str) for value in annotations.values()) else {},
+    )
+
+
+def declared_media_type(body: bytes) -> str | None:
+    """The `mediaType` stored bytes name for themselves, if they are readable and name one."""
+    try:
+        doc = _load_stored(body)
     except RegistryError:
         return None
     value = doc.get("mediaType") if isinstance(doc, dict) else None
