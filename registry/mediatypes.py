@@ -269,15 +269,20 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     )
 
 
+def _any_number(text: str) -> float:
+    """Stored readers use no numbers: any integer reads, however long, and none raises."""
+    return float(text)
+
+
 def _load_stored(body: bytes) -> Any:
-    """JSON as earlier, laxer versions accepted it: any UTF encoding, a BOM, NaN."""
+    """JSON as earlier, laxer versions accepted it: any UTF encoding, a BOM, NaN, long integers."""
     try:
         text = body.decode(json.detect_encoding(body)).removeprefix("\ufeff")
     except (UnicodeDecodeError, LookupError):
         raise _invalid("stored manifest is not JSON text") from None
     _check_depth(text.encode(), STORED_MAX_DEPTH)
     try:
-        return json.loads(text, parse_int=_bounded_int)
+        return json.loads(text, parse_int=_any_number)
     except json.JSONDecodeError as err:
         raise _invalid(f"stored manifest is not valid JSON: {err}") from None
 

@@ -40,6 +40,7 @@ def _nested(depth: int) -> list[Any]:
 LAX = {
     "float schemaVersion": json.dumps(_doc(schemaVersion=2.0)).encode(),
     "NaN": json.dumps(_doc(x=float("nan"))).encode(),
+    "long integer": json.dumps(_doc(x=10**4000)).encode(),
     "UTF-8 BOM": b"\xef\xbb\xbf" + json.dumps(_doc()).encode(),
     "UTF-16": json.dumps(_doc()).encode("utf-16"),
     "size missing": json.dumps(_doc(config={"digest": _desc("config")["digest"]})).encode(),
