@@ -145,8 +145,8 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
     return value
 
 
-def _descriptor(entry: Any, where: str) -> Digest:
-    """Check one descriptor as the image spec types it; returns its digest."""
+def _descriptor(entry: Any, where: str) -> str:
+    """Check one descriptor's fields as the image spec types them; returns its digest's text."""
     if not isinstance(entry, dict):
         raise _invalid(f"{where} must be a descriptor object")
     if not isinstance(entry.get("mediaType"), str):
@@ -160,10 +160,14 @@ def _descriptor(entry: Any, where: str) -> Digest:
     digest = entry.get("digest")
     if not isinstance(digest, str):
         raise _invalid(f"{where}: descriptor without a digest")
+    return digest
+
+
+def _digest(text: str, where: str) -> Digest:
     try:
-        return Digest.parse(digest)
+        return Digest.parse(text)
     except RegistryError as err:
-        raise _invalid(f"{where}.digest: {err.message}", {"digest": _excerpt(digest)}) from None
+        raise _invalid(f"{where}.digest: {err.message}", {"digest": _excerpt(text)}) from None
 
 
 def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
@@ -173,29 +177,36 @@ def _descriptors(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _distinct(digests: list[Digest], what: str) -> tuple[Digest, ...]:
-    """Each digest once, in order: a blob listed 48,000 times costs one existence check, and
-    the distinct ones are bounded so the checks a single PUT can cause are too."""
-    distinct = tuple(dict.fromkeys(digests))
-    if len(distinct) > MAX_REFERENCES:
-        raise _invalid(f"manifest references {len(distinct)} distinct {what}; at most {MAX_REFERENCES} "
+def _distinct(found: list[tuple[str, str]], what: str) -> tuple[Digest, ...]:
+    """Each digest once, in order, from (digest text, where) pairs: a blob listed 48,000 times
+    is parsed once and costs one existence check, and the distinct ones are bounded so the
+    checks a single PUT can cause are too."""
+    first_seen: dict[str, str] = {}
+    for text, where in found:
+        first_seen.setdefault(text, where)
+    if len(first_seen) > MAX_REFERENCES:
+        raise _invalid(f"manifest references {len(first_seen)} distinct {what}; at most {MAX_REFERENCES} "
                        "are accepted", {"limit": MAX_REFERENCES})
-    return distinct
+    return tuple(_digest(text, where) for text, where in first_seen.items())
 
 
 def _required_blobs(doc: dict[str, Any]) -> tuple[Digest, ...]:
     """Config and layers; foreign layers with `urls` live elsewhere and need not be here."""
-    digests = [_descriptor(doc["config"], "config")]
+    found = [(_descriptor(doc["config"], "config"), "config")]
     for position, layer in enumerate(_descriptors(doc, "layers")):
-        digest = _descriptor(layer, f"layers[{position}]")
+        where = f"layers[{position}]"
+        digest = _descriptor(layer, where)
         if not layer.get("urls"):
-            digests.append(digest)
-    return _distinct(digests, "blobs")
+            found.append((digest, where))
+    return _distinct(found, "blobs")
 
 
 def _children(doc: dict[str, Any]) -> tuple[Digest, ...]:
-    return _distinct([_descriptor(child, f"manifests[{position}]")
-                      for position, child in enumerate(_descriptors(doc, "manifests"))], "manifests")
+    found = []
+    for position, child in enumerate(_descriptors(doc, "manifests")):
+        where = f"manifests[{position}]"
+        found.append((_descriptor(child, where), where))
+    return _distinct(found, "manifests")
 
 
 def _media_type(doc: dict[str, Any], content_type: str | None) -> str:
@@ -263,7 +274,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         media_type=media_type,
         blobs=blobs,
         manifests=children,
-        subject=_descriptor(subject, "subject") if subject is not None else None,
+        subject=_digest(_descriptor(subject, "subject"), "subject") if subject is not None else None,
         artifact_type=_artifact_type(doc, media_type),
         annotations=_string_map(doc.get("annotations"), "annotations"),
     )

@@ -108,3 +108,18 @@ def test_content_type_and_body_must_agree() -> None:
     with pytest.raises(RegistryError, match="Content-Type") as err:
         _parse(doc, OCI_MANIFEST)
     assert err.value.code == "MANIFEST_INVALID"
+
+
+def test_a_digest_listed_many_times_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    parse = Digest.parse
+
+    def counting_parse(text: str) -> Digest:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(Digest, "parse", counting_parse)
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": _desc(OCI_CONFIG, "c"),
+           "layers": [_desc("application/octet-stream", "layer")] * 5000, "subject": _desc(OCI_MANIFEST, "s")}
+    assert _parse(doc, OCI_MANIFEST).blobs == (_digest("c"), _digest("layer"))
+    assert sorted(parsed) == sorted(str(_digest(seed)) for seed in ("c", "layer", "s"))
