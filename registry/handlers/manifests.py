@@ -11,8 +11,17 @@ from ..storage.protocols import Descriptor, Repository
 from .base import read_limited, repository
 
 
+def _existing(reference: str) -> Digest | str:
+    """A reference no manifest can have is read or deleted like any absent one: 404, as the
+    conformance suite, Distribution and zot have it. Only a PUT is told it is malformed."""
+    try:
+        return parse_reference(reference)
+    except RegistryError:
+        raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference[:300]}) from None
+
+
 async def _resolve(repo: Repository, reference: str) -> Digest:
-    parsed = parse_reference(reference)
+    parsed = _existing(reference)
     return parsed if isinstance(parsed, Digest) else await repo.tags.resolve(parsed)
 
 
@@ -72,7 +81,7 @@ async def put_manifest(request: web.Request) -> web.Response:
 async def delete_manifest(request: web.Request) -> web.Response:
     """By digest: the manifest and its tags go. By tag: only the tag (distribution-spec v1.1)."""
     repo = repository(request)
-    reference = parse_reference(request.match_info["reference"])
+    reference = _existing(request.match_info["reference"])
     if isinstance(reference, Digest):
         await repo.manifests.delete(reference)
     else:

@@ -14,6 +14,7 @@ from ..mediatypes import (
     ParsedManifest,
     declared_media_type,
     parse_manifest,
+    read_stored_manifest,
 )
 from ..reference import Digest
 from .blobs import ContentStore, LinkedBlobStore, Links
@@ -86,11 +87,11 @@ class LocalManifestStore:
                                     {"digest": str(child)})
 
     async def delete(self, digest: Digest) -> None:
-        descriptor, body = await self.get(digest)
+        _, body = await self.get(digest)
         await self.links.delete(digest)
         await self.tags.untag(digest)
         try:
-            subject = parse_manifest(body, descriptor.media_type).subject
+            subject = read_stored_manifest(body).subject
         except RegistryError:
             log.warning("deleted manifest %s could not be parsed for its subject", digest)
             return

@@ -187,7 +187,31 @@ async def test_manifest_digest_is_not_a_tag_and_blob_is_not_a_manifest(client: T
     assert as_blob.status == 200
 
 
-async def test_bad_references(client: TestClient) -> None:
-    for ref in ("-bad", "a" * 129, "sha256:short"):
-        resp = await client.get(f"/v2/app/manifests/{ref}")
+IMPOSSIBLE = [".INVALID_MANIFEST_NAME", "-bad", "a" * 129, "sha256:short", f"sha256:{'A' * 64}",
+              f"md5:{'a' * 32}", "sha256:"]
+
+
+async def test_reads_of_impossible_references_are_unknown(client: TestClient) -> None:
+    """Nothing can exist there, so reads answer as for any absent manifest, as the conformance
+    suite, Distribution and zot do; only a PUT learns that the reference is malformed."""
+    await push_image(client, "app", "v1")
+    for name in ("app", "never/pushed"):
+        for ref in IMPOSSIBLE:
+            for method in ("GET", "DELETE"):
+                resp = await client.request(method, f"/v2/{name}/manifests/{ref}")
+                assert resp.status == 404, (method, name, ref)
+                assert await error_code(resp) == "MANIFEST_UNKNOWN", (method, name, ref)
+            assert (await client.head(f"/v2/{name}/manifests/{ref}")).status == 404, (name, ref)
+    assert (await client.get("/v2/app/manifests/v1")).status == 200
+
+
+async def test_puts_to_impossible_references_are_refused(client: TestClient) -> None:
+    _, body = await push_image(client, "app", "v1")
+    for ref, code in ((".INVALID_MANIFEST_NAME", "TAG_INVALID"), ("a" * 129, "TAG_INVALID"),
+                      ("sha256:short", "DIGEST_INVALID"), (f"sha256:{'A' * 64}", "DIGEST_INVALID")):
+        resp = await client.put(f"/v2/app/manifests/{ref}", data=body, headers={"Content-Type": OCI_MANIFEST})
         assert resp.status == 400, ref
+        assert await error_code(resp) == code, ref
+    tagged = await client.put(f"/v2/app/manifests/{sha256(body)}?tag=-bad", data=body,
+                              headers={"Content-Type": OCI_MANIFEST})
+    assert tagged.status == 400 and await error_code(tagged) == "TAG_INVALID"

@@ -4,7 +4,7 @@ import json
 
 from aiohttp.test_utils import TestClient
 
-from .oci import OCI_INDEX, OCI_MANIFEST, descriptor, push_blob, push_image, sha256
+from .oci import OCI_INDEX, OCI_MANIFEST, descriptor, error_code, push_blob, push_image, sha256
 
 SBOM = "application/spdx+json"
 SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
@@ -75,3 +75,12 @@ async def test_image_config_type_is_the_artifact_type(client: TestClient) -> Non
                      subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": len(body)})
     index = await (await client.get(f"/v2/app/referrers/{subject}")).json()
     assert [m["artifactType"] for m in index["manifests"]] == ["application/vnd.oci.image.config.v1+json"]
+
+
+async def test_invalid_subject_digest_is_400(client: TestClient) -> None:
+    """As zot answers: a referrers request must not 404, and a malformed digest is the client's error."""
+    await push_image(client, "app", "v1")
+    for digest in ("sha256:short", f"sha256:{'A' * 64}", "latest"):
+        resp = await client.get(f"/v2/app/referrers/{digest}")
+        assert resp.status == 400, digest
+        assert await error_code(resp) == "DIGEST_INVALID", digest
