@@ -110,3 +110,34 @@ async def test_sha512_blob(client: TestClient) -> None:
     assert resp.status == 201
     got = await client.get(f"/v2/app/blobs/{digest}")
     assert await got.read() == DATA
+
+
+async def test_overlapping_ranges_are_merged_not_repeated(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=" + ",".join(["0-"] * 256)})
+    assert resp.status == 206
+    assert resp.headers["Content-Range"] == f"bytes 0-{len(DATA) - 1}/{len(DATA)}"
+    assert int(resp.headers["Content-Length"]) == len(DATA)
+    assert await resp.read() == DATA
+
+
+async def test_overlapping_and_adjacent_ranges_coalesce_into_parts(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=0-99,50-149,150-199,500-599"})
+    assert resp.status == 206
+    boundary = resp.headers["Content-Type"].split("boundary=")[1]
+    parts = (await resp.read()).split(f"--{boundary}".encode())[1:-1]
+    assert len(parts) == 2
+    for part, (start, end) in zip(parts, [(0, 199), (500, 599)], strict=True):
+        head, _, payload = part.partition(b"\r\n\r\n")
+        assert f"Content-Range: bytes {start}-{end}/{len(DATA)}".encode() in head
+        assert payload[:-2] == DATA[start:end + 1]
+
+
+async def test_too_many_ranges_get_the_whole_blob(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    many = ",".join(f"{i * 2}-{i * 2}" for i in range(300))
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": f"bytes={many}"})
+    assert resp.status == 200
+    assert "Content-Range" not in resp.headers
+    assert await resp.read() == DATA
