@@ -81,29 +81,32 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 async def _serve(config: Config) -> None:
+    """Whatever fails after setup, cleanup runs: the mirror's upstream session is closed."""
     app = create_app(config)
     runner = web.AppRunner(app, access_log=log if config.log.access else None,
                            access_log_class=AccessLogger, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
-    await site.start()
-    data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
-    log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
+        site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
+        await site.start()
+        data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
+        log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
 def _serve_command(config: Config, args: argparse.Namespace) -> int:
+    """asyncio words a failed bind at length; the system's own wording is the one line printed."""
     try:
         asyncio.run(_serve(config))
     except OSError as err:
-        print(f"ocireg: cannot serve on {config.server.listen}: {err.strerror}", file=sys.stderr)
+        reason = os.strerror(err.errno) if err.errno and err.errno > 0 else err.strerror
+        print(f"ocireg: cannot serve on {config.server.listen}: {reason}", file=sys.stderr)
         return 1
     return 0
 
