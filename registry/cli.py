@@ -81,27 +81,33 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 async def _serve(config: Config) -> None:
-    """Whatever fails after setup, cleanup runs: the mirror's upstream session is closed."""
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=log if config.log.access else None,
-                           access_log_class=AccessLogger, handle_signals=False)
-    await runner.setup()
+    """Binds first: a taken port then fails before the app opens anything it must close."""
+    from .server import Listener
+
+    listener = await Listener.bind(config.server)
     try:
-        site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
-        await site.start()
-        data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
-        log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        runner = web.AppRunner(create_app(config), handle_signals=False)
+        await runner.setup()
+        try:
+            assert runner.server is not None
+            listener.start(runner.server, access_log=log if config.log.access else None,
+                           access_log_class=AccessLogger)
+            data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
+            log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        finally:
+            await listener.stop()
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        listener.close()
 
 
 def _serve_command(config: Config, args: argparse.Namespace) -> int:
-    """asyncio words a failed bind at length; the system's own wording is the one line printed."""
+    """The system's wording of a failed bind is the one line printed."""
     try:
         asyncio.run(_serve(config))
     except OSError as err:
