@@ -90,8 +90,9 @@ async def _serve(config: Config) -> None:
         await runner.setup()
         try:
             assert runner.server is not None
-            listener.start(runner.server, access_log=log if config.log.access else None,
-                           access_log_class=AccessLogger)
+            listener.start(runner.server, config.server.header_timeout,
+                           keepalive_timeout=config.server.keepalive_timeout,
+                           access_log=log if config.log.access else None, access_log_class=AccessLogger)
             data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
             log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
             stop = asyncio.Event()

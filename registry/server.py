@@ -1,10 +1,12 @@
-"""The listening side of `ocireg serve`: sockets, accepting, and how many connections are open.
+"""The listening side of `ocireg serve`: sockets, accepting, and what one connection may hold.
 
-asyncio's own accept loop takes every connection the kernel offers: a few hundred clients that
-connect and stall use up the process's file descriptors, and then nobody is served. So the
-sockets are bound here, before anything else opens (a taken port fails at once, with nothing to
-clean up), and the accept loop stops taking connections at the cap, so the rest wait in the
-kernel's backlog while open connections keep being served.
+asyncio's own accept loop takes every connection the kernel offers, and aiohttp gives a client
+unlimited time to finish a request head: a few hundred clients that send half a head and stall
+use up the process's file descriptors, and then nobody is served. So the sockets are bound
+here, before anything else opens (a taken port fails at once, with nothing to clean up); the
+accept loop stops taking connections at the cap, so the rest wait in the kernel's backlog while
+open connections keep being served; and each connection is a `ConnectionHandler`, aiohttp's
+protocol with a deadline on every request head.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from .config import ServerConfig
@@ -57,17 +61,62 @@ def connection_cap(max_connections: int) -> int:
 
 
 class ConnectionHandler(RequestHandler):
-    """aiohttp's connection protocol, giving its slot back when the connection ends."""
+    """aiohttp's connection protocol with a deadline for receiving each request head.
 
-    __slots__ = ("_on_closed",)
+    aiohttp closes a connection idle between requests after `keepalive_timeout`, but a client
+    that has started a head may take forever over the rest. The clock starts when the
+    connection is accepted, and on a kept-alive connection when the first byte of the next head
+    arrives; it stops when the head is complete. Bodies are the handlers' business.
+    """
 
-    def __init__(self, manager: Server, *, on_closed: Callable[[], None], **kwargs: Any) -> None:
+    __slots__ = ("_head_timer", "_header_timeout", "_in_request", "_on_closed")
+
+    def __init__(self, manager: Server, *, header_timeout: float, on_closed: Callable[[], None],
+                 **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
         self._on_closed = on_closed
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_request = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._start_head_clock()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_head_clock()
         self._on_closed()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._messages:
+            self._in_request = True
+            self._stop_head_clock()
+        elif data and not self._in_request and self._head_timer is None:
+            self._start_head_clock()
+
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        try:
+            return await super().finish_response(request, resp, start_time)
+        finally:
+            self._in_request = bool(self._messages)
+
+    def _start_head_clock(self) -> None:
+        self._stop_head_clock()
+        self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
+
+    def _stop_head_clock(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._in_request:
+            log.debug("closing %s: no complete request head in %gs", self.peername, self._header_timeout)
+            self.force_close()
 
 
 class Listener:
@@ -96,12 +145,13 @@ class Listener:
             raise
         return cls(sockets, connection_cap(settings.max_connections))
 
-    def start(self, server: Server, **handler_args: Any) -> None:
+    def start(self, server: Server, header_timeout: float, **handler_args: Any) -> None:
         """Accept on every socket; `handler_args` are aiohttp's RequestHandler arguments."""
         loop = asyncio.get_running_loop()
 
         def protocol(on_closed: Callable[[], None]) -> Callable[[], ConnectionHandler]:
-            return lambda: ConnectionHandler(server, loop=loop, on_closed=on_closed, **handler_args)
+            return lambda: ConnectionHandler(server, loop=loop, header_timeout=header_timeout,
+                                          on_closed=on_closed, **handler_args)
 
         self._tasks = [asyncio.create_task(self._accept(sock, protocol)) for sock in self.sockets]
 
