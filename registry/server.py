@@ -66,7 +66,8 @@ class ConnectionHandler(RequestHandler):
     aiohttp closes a connection idle between requests after `keepalive_timeout`, but a client
     that has started a head may take forever over the rest. The clock starts when the
     connection is accepted, and on a kept-alive connection when the first byte of the next head
-    arrives; it stops when the head is complete. Bodies are the handlers' business.
+    arrives; it stops when the head is complete. Bodies are the handlers' business. A timeout
+    of 0 turns the clock off, as aiohttp's keepalive_timeout of 0 does.
     """
 
     __slots__ = ("_head_timer", "_header_timeout", "_in_request", "_on_closed")
@@ -105,7 +106,8 @@ class ConnectionHandler(RequestHandler):
 
     def _start_head_clock(self) -> None:
         self._stop_head_clock()
-        self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
+        if self._header_timeout > 0:
+            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
 
     def _stop_head_clock(self) -> None:
         if self._head_timer is not None:

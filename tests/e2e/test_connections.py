@@ -120,3 +120,15 @@ def test_half_sent_second_head_is_closed_after_the_header_timeout(tmp_path: Path
     with ocireg_server(tmp_path / "ocireg", env=env) as server, _served_once(server) as sock:
         sock.sendall(HALF_HEAD)
         assert _wait_all_closed([sock], within=30) == 1
+
+
+def test_header_timeout_of_zero_means_no_limit(tmp_path: Path) -> None:
+    """A client slow to start its request is still answered: 0 turns the clock off."""
+    with ocireg_server(tmp_path / "ocireg", env={"OCIREG_SERVER_HEADER_TIMEOUT": "0s"}) as server:
+        conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=10)
+        conn.connect()
+        time.sleep(0.5)
+        conn.request("GET", "/v2/")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() is not None
+        conn.close()
