@@ -31,6 +31,7 @@ BACKLOG = 1024
 PER_CONNECTION_FILES = 3  # its socket, a blob file being sent or written, a mirror's upstream socket
 RESERVED_FILES = 64  # listening sockets, the event loop, logs, the executor's files
 ACCEPT_RETRY = 0.5
+FILES_WHEN_UNLIMITED = 1 << 20
 
 
 def raise_open_file_limit() -> int:
@@ -40,13 +41,13 @@ def raise_open_file_limit() -> int:
     `max_connections` could not be honoured with a blob file open on each connection.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = FILES_WHEN_UNLIMITED if hard == resource.RLIM_INFINITY else hard
     if soft == resource.RLIM_INFINITY:
-        return 1 << 20
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        return ceiling
+    if soft < ceiling:
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+            soft = ceiling
     return soft
 
 
