@@ -81,29 +81,39 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 async def _serve(config: Config) -> None:
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=log if config.log.access else None,
-                           access_log_class=AccessLogger, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port, backlog=1024)
-    await site.start()
-    data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
-    log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    """Binds first: a taken port then fails before the app opens anything it must close."""
+    from .server import Listener
+
+    listener = await Listener.bind(config.server)
     try:
-        await stop.wait()
+        runner = web.AppRunner(create_app(config), handle_signals=False)
+        await runner.setup()
+        try:
+            assert runner.server is not None
+            listener.start(runner.server, config.server.header_timeout,
+                           keepalive_timeout=config.server.keepalive_timeout,
+                           access_log=log if config.log.access else None, access_log_class=AccessLogger)
+            data = os.path.abspath(config.storage.root)  # noqa: ASYNC240 - string work, no I/O
+            log.info("ocireg listening on http://%s (data in %s)", config.server.listen, data)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        finally:
+            await listener.stop()
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        listener.close()
 
 
 def _serve_command(config: Config, args: argparse.Namespace) -> int:
+    """The system's wording of a failed bind is the one line printed."""
     try:
         asyncio.run(_serve(config))
     except OSError as err:
-        print(f"ocireg: cannot serve on {config.server.listen}: {err.strerror}", file=sys.stderr)
+        reason = os.strerror(err.errno) if err.errno and err.errno > 0 else err.strerror
+        print(f"ocireg: cannot serve on {config.server.listen}: {reason}", file=sys.stderr)
         return 1
     return 0
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import RegistryError
 
-_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+_SPEC = re.compile(r"\s*([0-9]*)\s*-\s*([0-9]*)\s*")
 MAX_RANGES = 256
 
 
@@ -44,11 +44,31 @@ def _span(spec: str, size: int) -> Span | None:
     return Span(start, end - start + 1) if start < size else None
 
 
-def parse_ranges(header: str | None, size: int) -> list[Span] | None:
-    """The satisfiable spans of a Range header; None means serve the whole blob.
+def _coalesce(spans: list[Span]) -> list[Span]:
+    """Overlapping and adjacent spans as one, so no byte is sent twice (RFC 9110 section 15.3.7.2).
 
-    A header we cannot parse is ignored, as RFC 9110 allows; one whose every span lies past
-    the end is answered 416 with the size, so the client can retry correctly.
+    Without this `bytes=0-,0-,...` answers a request of a few hundred bytes with hundreds of
+    copies of the blob. Disjoint spans keep the order they were asked in.
+    """
+    ordered = sorted(spans, key=lambda span: span.start)
+    merged = [ordered[0]]
+    for span in ordered[1:]:
+        last = merged[-1]
+        if span.start <= last.start + last.length:
+            end = max(last.start + last.length, span.start + span.length)
+            merged[-1] = Span(last.start, end - last.start)
+        else:
+            merged.append(span)
+    return spans if len(merged) == len(spans) else merged
+
+
+def parse_ranges(header: str | None, size: int) -> list[Span] | None:
+    """The satisfiable spans of a Range header, coalesced; None means serve the whole blob.
+
+    A header we cannot parse is ignored, as RFC 9110 allows; so is one that still needs more
+    than MAX_RANGES parts, whose part headers would outweigh the bytes (Apache and nginx answer
+    such requests in full too). One whose every span lies past the end is answered 416 with
+    the size, so the client can retry correctly.
     """
     if not header:
         return None
@@ -56,11 +76,12 @@ def parse_ranges(header: str | None, size: int) -> list[Span] | None:
     if unit.strip().lower() != "bytes" or not specs:
         return None
     try:
-        spans = [_span(spec, size) for spec in specs.split(",")[:MAX_RANGES]]
+        spans = [_span(spec, size) for spec in specs.split(",")]
     except ValueError:
         return None
     found = [span for span in spans if span is not None]
     if not found:
         raise RegistryError("RANGE_INVALID", "range not satisfiable", {"size": size},
                             headers={"Content-Range": f"bytes */{size}"})
-    return found
+    merged = _coalesce(found)
+    return merged if len(merged) <= MAX_RANGES else None

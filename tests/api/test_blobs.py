@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 from pathlib import Path
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
+
+from registry.handlers import send
 
 from .oci import error_code, push_blob, sha256
 
@@ -110,3 +116,61 @@ async def test_sha512_blob(client: TestClient) -> None:
     assert resp.status == 201
     got = await client.get(f"/v2/app/blobs/{digest}")
     assert await got.read() == DATA
+
+
+async def test_overlapping_ranges_are_merged_not_repeated(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=" + ",".join(["0-"] * 256)})
+    assert resp.status == 206
+    assert resp.headers["Content-Range"] == f"bytes 0-{len(DATA) - 1}/{len(DATA)}"
+    assert int(resp.headers["Content-Length"]) == len(DATA)
+    assert await resp.read() == DATA
+
+
+async def test_overlapping_and_adjacent_ranges_coalesce_into_parts(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=0-99,50-149,150-199,500-599"})
+    assert resp.status == 206
+    boundary = resp.headers["Content-Type"].split("boundary=")[1]
+    parts = (await resp.read()).split(f"--{boundary}".encode())[1:-1]
+    assert len(parts) == 2
+    for part, (start, end) in zip(parts, [(0, 199), (500, 599)], strict=True):
+        head, _, payload = part.partition(b"\r\n\r\n")
+        assert f"Content-Range: bytes {start}-{end}/{len(DATA)}".encode() in head
+        assert payload[:-2] == DATA[start:end + 1]
+
+
+async def test_too_many_ranges_get_the_whole_blob(client: TestClient) -> None:
+    digest = await push_blob(client, "app", DATA)
+    many = ",".join(f"{i * 2}-{i * 2}" for i in range(300))
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": f"bytes={many}"})
+    assert resp.status == 200
+    assert "Content-Range" not in resp.headers
+    assert await resp.read() == DATA
+
+
+def _truncate_on_disk(data_dir: Path, digest: str, keep: int) -> None:
+    algorithm, hexdigest = digest.split(":")
+    path = data_dir / "blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
+    with path.open("r+b") as handle:
+        handle.truncate(keep)
+
+
+@pytest.mark.parametrize("checked_before_sending", [True, False])
+@pytest.mark.parametrize("ranges", [None, "bytes=100-9999", "bytes=0-9,5000-9999"])
+async def test_blob_shorter_on_disk_ends_in_a_cut_body(
+    client: TestClient, data_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    checked_before_sending: bool, ranges: str | None,
+) -> None:
+    """The response must end (cut short) instead of leaving the client waiting for bytes that
+    do not exist; a file that shrinks after its size was checked is caught by sendfile's count."""
+    if not checked_before_sending:
+        monkeypatch.setattr(send, "_file_size", lambda handle: len(DATA))
+    digest = await push_blob(client, "app", DATA)
+    _truncate_on_disk(data_dir, digest, 6000)
+    resp = await client.get(f"/v2/app/blobs/{digest}", headers={"Range": ranges} if ranges else {})
+    assert resp.status in (200, 206)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(resp.read(), 20)
+    corrupt = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(corrupt) == 1 and digest in corrupt[0] and "ocireg verify" in corrupt[0]
