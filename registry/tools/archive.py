@@ -3,10 +3,12 @@ what `export` writes, what `import` reads, and what skopeo and buildkit write to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tarfile
+import uuid
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -42,19 +44,25 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def write_archive(path: str, index: dict[str, Any], blobs: Iterable[tuple[Digest, str]],
                   on_blob: Any = None) -> None:
     """Blocking: write to a temporary file beside `path`, then rename, so a cut-short export
-    never leaves a truncated archive under the requested name."""
-    tmp = f"{path}.partial"
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        _add_bytes(tar, LAYOUT_FILE, json.dumps(LAYOUT).encode())
-        for digest, source in blobs:
-            info = tar.gettarinfo(source, arcname=blob_member(digest))
-            info.mode, info.uid, info.gid, info.uname, info.gname, info.mtime = 0o644, 0, 0, "", "", 0
-            with open(source, "rb") as handle:
-                tar.addfile(info, handle)
-            if on_blob is not None:
-                on_blob(info.size)
-        _add_bytes(tar, INDEX_FILE, json.dumps(index, indent=2).encode())
-    os.replace(tmp, path)
+    (a full disk, an interrupt) leaves neither a truncated archive under the requested name nor
+    the temporary file. The temporary name is unique: two exports never write into one file."""
+    tmp = f"{path}.{uuid.uuid4().hex[:12]}.partial"
+    try:
+        with open(tmp, "xb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add_bytes(tar, LAYOUT_FILE, json.dumps(LAYOUT).encode())
+            for digest, source in blobs:
+                info = tar.gettarinfo(source, arcname=blob_member(digest))
+                info.mode, info.uid, info.gid, info.uname, info.gname, info.mtime = 0o644, 0, 0, "", "", 0
+                with open(source, "rb") as handle:
+                    tar.addfile(info, handle)
+                if on_blob is not None:
+                    on_blob(info.size)
+            _add_bytes(tar, INDEX_FILE, json.dumps(index, indent=2).encode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def open_archive(path: str) -> tarfile.TarFile:

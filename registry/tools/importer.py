@@ -24,6 +24,7 @@ from .archive import (
     open_archive,
     read_member,
 )
+from .errors import CommandError
 from .imageref import ImageRef, ImageRefError, parse_image
 from .progress import Progress, human_bytes
 
@@ -45,7 +46,7 @@ async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress)
                 continue
             name = member.name.lstrip("./")
             if name == INDEX_FILE:
-                index = json.loads(read_member(tar, member).read(MAX_MANIFEST_BYTES))
+                index = _read_index(tar, member)
                 continue
             try:
                 digest = member_digest(name)
@@ -71,17 +72,51 @@ async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress)
     return index
 
 
-def _entry_image(entry: dict[str, Any], default_name: str | None) -> ImageRef:
+def _read_index(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
+    if member.size > MAX_MANIFEST_BYTES:
+        raise ArchiveError(f"{INDEX_FILE} is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        return json.loads(read_member(tar, member).read())
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise ArchiveError(f"{INDEX_FILE} is not valid JSON") from None
+
+
+def _entries(index: Any, default_name: str | None) -> list[tuple[ImageRef, Digest]]:
+    """index.json's images, each checked for shape: whatever the archive holds, a bad entry is
+    an ArchiveError naming it, never a KeyError or AttributeError from deep inside."""
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ArchiveError(f"{INDEX_FILE} is not an image index: it has no list of manifests")
+    entries = []
+    for position, entry in enumerate(manifests):
+        digest = entry.get("digest") if isinstance(entry, dict) else None
+        annotations = (entry.get("annotations") or {}) if isinstance(entry, dict) else None
+        if not isinstance(digest, str) or not isinstance(annotations, dict):
+            raise ArchiveError(f"{INDEX_FILE}: entry {position} is not a descriptor with a digest")
+        try:
+            entries.append((_entry_image(digest, annotations, default_name), Digest.parse(digest)))
+        except RegistryError as err:
+            raise ArchiveError(f"{INDEX_FILE}: entry {position}: {err.message}: {digest[:80]!r}") from None
+    return entries
+
+
+def _text(annotations: dict[str, Any], key: str) -> str | None:
+    value = annotations.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ArchiveError(f"{INDEX_FILE}: annotation {key} is not a string")
+    return value or None
+
+
+def _entry_image(digest: str, annotations: dict[str, Any], default_name: str | None) -> ImageRef:
     """Names are taken as written: an image exported from `team/app` comes back there, one
     exported from the mirror's cache (`docker.io/library/app`) back into the cache."""
-    annotations = entry.get("annotations") or {}
-    full = annotations.get(CONTAINERD_NAME)
-    ref = annotations.get(REF_NAME)
+    full = _text(annotations, CONTAINERD_NAME)
+    ref = _text(annotations, REF_NAME)
     named = full or (ref if ref and ("/" in ref or ref.count(":") == 1) else None)
-    if isinstance(named, str):
+    if named is not None:
         return parse_image(named, None)
     if default_name is None:
-        raise ImageRefError(f"index entry {entry.get('digest')} names no repository (ref name "
+        raise ImageRefError(f"index entry {digest[:80]} names no repository (ref name "
                             f"{ref!r}); give one with --name")
     return parse_image(f"{default_name}:{ref}" if ref else default_name, None)
 
@@ -112,17 +147,17 @@ async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest)
 
 
 async def import_archive(registry: MirrorRegistry, path: str, default_name: str | None, progress: Progress) -> int:
+    """Archive-wide failures raise CommandError naming the archive: nothing was linked then."""
     try:
-        index = await _ingest_blobs(registry, path, progress)
-        entries = [(_entry_image(e, default_name), Digest.parse(e["digest"])) for e in index.get("manifests", [])]
+        entries = _entries(await _ingest_blobs(registry, path, progress), default_name)
         for _, digest in entries:
             await _check_complete(registry, digest)
-    except (ArchiveError, ImageRefError, OSError, ValueError, KeyError, tarfile.TarError) as err:
-        progress.fail(path, str(err))
-        return progress.finish("nothing imported")
+    except OSError as err:
+        raise CommandError(f"{path}: {err.strerror or err}; nothing imported") from None
+    except (ArchiveError, ImageRefError, ValueError, RecursionError, tarfile.TarError) as err:
+        raise CommandError(f"{path}: {err}; nothing imported") from None
     except RegistryError as err:
-        progress.fail(path, err.message)
-        return progress.finish("nothing imported")
+        raise CommandError(f"{path}: {err.message}; nothing imported") from None
     for image, digest in entries:
         repo = registry.local.repository(parse_name(image.name))
         await _link(repo, registry, digest)
