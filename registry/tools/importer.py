@@ -134,7 +134,9 @@ async def _check_complete(registry: MirrorRegistry, digest: Digest) -> None:
 
 
 async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest) -> str:
-    """Blobs, then children, then the manifest itself: links never point at incomplete images."""
+    """Blobs, then children, then the manifest itself: links never point at incomplete images.
+    The manifest goes through the same `put` a client's push does, so whatever a push records
+    beside the link (the referrers index, for a manifest with a `subject`) is recorded too."""
     content = registry.local.content
     body = await content.read(digest)
     parsed = parse_manifest(body, None)
@@ -142,7 +144,7 @@ async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest)
         await repo.blobs.link(blob, await content.size(blob))
     for child in parsed.manifests:
         await _link(repo, registry, child)
-    await repo.manifests.store(body, parsed.media_type, digest)
+    await repo.manifests.put(body, parsed.media_type, digest)
     return parsed.media_type
 
 
