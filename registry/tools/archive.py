@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import IO, Any
 
+from ..errors import RegistryError
 from ..reference import Digest
 
 LAYOUT_FILE = "oci-layout"
@@ -26,12 +27,26 @@ def blob_member(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
+class ArchiveError(Exception):
+    """The archive cannot be imported; the message says which part and why."""
+
+
+def member_path(name: str) -> str:
+    """A member's path in the layout. Only a leading `./` (how `tar -C dir .` writes the root)
+    is dropped: `.index.json` and `../index.json` are other files, not the index."""
+    return name[2:] if name.startswith("./") else name
+
+
 def member_digest(name: str) -> Digest | None:
-    """The digest a `blobs/<alg>/<hex>` member holds, or None for any other member."""
-    parts = name.lstrip("./").split("/")
+    """The digest a `blobs/<alg>/<hex>` member holds, or None for any other member; a member
+    under `blobs/<alg>/` that names no valid digest is an ArchiveError."""
+    parts = member_path(name).split("/")
     if len(parts) != 3 or parts[0] != "blobs":
         return None
-    return Digest.parse(f"{parts[1]}:{parts[2]}")
+    try:
+        return Digest.parse(f"{parts[1]}:{parts[2]}")
+    except RegistryError as err:
+        raise ArchiveError(f"{name[:200]}: {err.message}") from None
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -65,13 +80,26 @@ def write_archive(path: str, index: dict[str, Any], blobs: Iterable[tuple[Digest
         raise
 
 
+COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
 def open_archive(path: str) -> tarfile.TarFile:
-    """Streaming read: blobs are consumed in archive order, never all extracted at once."""
-    return tarfile.open(path, "r|*")
+    """Streaming read: blobs are consumed in archive order, never all extracted at once.
+    Only plain tar is read, so the archive's own size bounds what an import writes: a few
+    compressed kilobytes could otherwise expand to any size before a digest is checked."""
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    for magic, kind in COMPRESSED.items():
+        if start.startswith(magic):
+            raise ArchiveError(f"{kind}-compressed archives are refused; decompress it first")
+    return tarfile.open(path, "r|")
 
 
 def read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    """A regular, non-sparse member: a sparse one's holes expand past what the archive holds."""
+    if member.issparse():
+        raise ArchiveError(f"{member.name[:200]}: sparse members are refused")
     handle = tar.extractfile(member)
     if handle is None:
-        raise ValueError(f"{member.name} is not a regular file")
+        raise ArchiveError(f"{member.name[:200]} is not a regular file")
     return handle

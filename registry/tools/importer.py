@@ -16,11 +16,14 @@ from ..errors import RegistryError
 from ..mediatypes import MAX_MANIFEST_BYTES, parse_manifest
 from ..reference import Digest, parse_name
 from ..storage.local import LocalRepository
+from ..storage.uploads import LocalUploadStore
 from .archive import (
     CONTAINERD_NAME,
     INDEX_FILE,
     REF_NAME,
+    ArchiveError,
     member_digest,
+    member_path,
     open_archive,
     read_member,
 )
@@ -32,10 +35,6 @@ SCRATCH = "ocireg-import"
 READ = 1024 * 1024
 
 
-class ArchiveError(Exception):
-    """The archive cannot be imported; the message says which part and why."""
-
-
 async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress) -> dict[str, Any]:
     """Streams every blob into the content store; returns index.json."""
     uploads = registry.local.repository(SCRATCH).uploads
@@ -44,32 +43,38 @@ async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress)
         for member in tar:
             if not member.isfile():
                 continue
-            name = member.name.lstrip("./")
-            if name == INDEX_FILE:
+            if member_path(member.name) == INDEX_FILE:
                 index = _read_index(tar, member)
                 continue
-            try:
-                digest = member_digest(name)
-            except RegistryError as err:
-                raise ArchiveError(f"{name}: {err.message}") from None
-            if digest is None:
-                continue
-            upload = await uploads.start(digest.algorithm)
-            try:
-                handle = read_member(tar, member)
-                while chunk := handle.read(READ):
-                    await upload.write(chunk)
-            except BaseException:
-                await upload.cancel()  # a truncated archive leaves no upload behind
-                raise
-            try:
-                await upload.publish(digest)
-            except RegistryError:
-                raise ArchiveError(f"{name}: content does not match its digest (corrupted archive)") from None
-            progress.add(nbytes=member.size)
+            digest = member_digest(member.name)
+            if digest is not None:
+                await _ingest_blob(uploads, tar, member, digest)
+                progress.add(nbytes=member.size)
     if index is None:
         raise ArchiveError(f"no {INDEX_FILE}: not an OCI image layout")
     return index
+
+
+async def _ingest_blob(uploads: LocalUploadStore, tar: tarfile.TarFile, member: tarfile.TarInfo,
+                       digest: Digest) -> None:
+    """Hashed while written, and never more than the member's declared size."""
+    handle = read_member(tar, member)
+    upload = await uploads.start(digest.algorithm)
+    try:
+        remaining = member.size
+        while remaining > 0:
+            chunk = handle.read(min(READ, remaining))
+            if not chunk:
+                raise ArchiveError(f"{member.name[:200]}: the archive ends inside it")
+            remaining -= len(chunk)
+            await upload.write(chunk)
+    except BaseException:
+        await upload.cancel()  # a truncated archive leaves no upload behind
+        raise
+    try:
+        await upload.publish(digest)
+    except RegistryError:
+        raise ArchiveError(f"{member.name[:200]}: content does not match its digest (corrupted archive)") from None
 
 
 def _read_index(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
@@ -81,7 +86,7 @@ def _read_index(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Any:
         raise ArchiveError(f"{INDEX_FILE} is not valid JSON") from None
 
 
-def _entries(index: Any, default_name: str | None) -> list[tuple[ImageRef, Digest]]:
+def _entries(index: Any, default_name: str | None) -> list[tuple[ImageRef, Digest, Any]]:
     """index.json's images, each checked for shape: whatever the archive holds, a bad entry is
     an ArchiveError naming it, never a KeyError or AttributeError from deep inside."""
     manifests = index.get("manifests") if isinstance(index, dict) else None
@@ -94,7 +99,7 @@ def _entries(index: Any, default_name: str | None) -> list[tuple[ImageRef, Diges
         if not isinstance(digest, str) or not isinstance(annotations, dict):
             raise ArchiveError(f"{INDEX_FILE}: entry {position} is not a descriptor with a digest")
         try:
-            entries.append((_entry_image(digest, annotations, default_name), Digest.parse(digest)))
+            entries.append((_entry_image(digest, annotations, default_name), Digest.parse(digest), entry.get("size")))
         except RegistryError as err:
             raise ArchiveError(f"{INDEX_FILE}: entry {position}: {err.message}: {digest[:80]!r}") from None
     return entries
@@ -125,12 +130,37 @@ async def _check_complete(registry: MirrorRegistry, digest: Digest) -> None:
     content = registry.local.content
     if not await content.exists(digest):
         raise ArchiveError(f"{digest} is referenced but not in the archive or the store")
-    parsed = parse_manifest(await content.read(digest), None)
+    body = await content.read(digest)
+    parsed = parse_manifest(body, None)
     for child in parsed.manifests:
         await _check_complete(registry, child)
     for blob in parsed.blobs:
         if not await content.exists(blob):
             raise ArchiveError(f"blob {blob} of manifest {digest} is missing")
+    await _check_sizes(registry, digest, body)
+
+
+def _descriptors(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [doc.get("config"), *(doc.get("layers") or []), *(doc.get("manifests") or [])]
+    return [d for d in found if isinstance(d, dict) and isinstance(d.get("digest"), str)]
+
+
+async def _check_sizes(registry: MirrorRegistry, digest: Digest, body: bytes) -> None:
+    """Every descriptor's size must be the size of the content it names: a client trusts the
+    descriptor (Content-Length checks, progress, preallocation) and would be misled."""
+    content = registry.local.content
+    for descriptor in _descriptors(json.loads(body)):  # parse_manifest accepted it: an object
+        try:
+            named = Digest.parse(descriptor["digest"])
+        except RegistryError:  # a foreign layer's, which parse_manifest lets pass
+            continue
+        if await content.exists(named):
+            _same_size(descriptor.get("size"), await content.size(named), f"{named} (named by {digest})")
+
+
+def _same_size(declared: Any, actual: int, what: str) -> None:
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared != actual:
+        raise ArchiveError(f"{what} holds {actual} bytes but its descriptor says {declared!r}")
 
 
 async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest) -> str:
@@ -152,19 +182,20 @@ async def import_archive(registry: MirrorRegistry, path: str, default_name: str 
     """Archive-wide failures raise CommandError naming the archive: nothing was linked then."""
     try:
         entries = _entries(await _ingest_blobs(registry, path, progress), default_name)
-        for _, digest in entries:
+        for _, digest, size in entries:
             await _check_complete(registry, digest)
+            _same_size(size, await registry.local.content.size(digest), f"{digest} (named by {INDEX_FILE})")
     except OSError as err:
         raise CommandError(f"{path}: {err.strerror or err}; nothing imported") from None
     except (ArchiveError, ImageRefError, ValueError, RecursionError, tarfile.TarError) as err:
         raise CommandError(f"{path}: {err}; nothing imported") from None
     except RegistryError as err:
         raise CommandError(f"{path}: {err.message}; nothing imported") from None
-    for image, digest in entries:
+    for image, digest, _ in entries:
         repo = registry.local.repository(parse_name(image.name))
         await _link(repo, registry, digest)
         if image.tag:
             await repo.tags.set(image.tag, digest)
         progress.add(items=1)
-    names = ", ".join(str(image) if image.tag else f"{image.name}@{digest}" for image, digest in entries)
+    names = ", ".join(str(image) if image.tag else f"{image.name}@{digest}" for image, digest, _ in entries)
     return progress.finish(f"imported {len(entries)} images ({human_bytes(progress.bytes)} read): {names}")
