@@ -128,7 +128,8 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
 
 
 def _verify(config: Config, args: argparse.Namespace) -> int:
-    return verify(_store_folder(config), args.repair, _is_mirrored(config), Progress("verify"))
+    return verify(_store_folder(config), args.repair, _is_mirrored(config), Progress("verify"),
+                  config.uploads.expiry)
 
 
 def _hosts(config: Config, args: argparse.Namespace) -> int:
