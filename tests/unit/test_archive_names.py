@@ -28,7 +28,7 @@ def _digest(name: str) -> Digest | ArchiveError | None:
         return err
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(names)
 def test_a_blob_member_is_exactly_blobs_alg_hex(name: str) -> None:
     found = _digest(name)
@@ -41,7 +41,7 @@ def test_a_blob_member_is_exactly_blobs_alg_hex(name: str) -> None:
         assert member_path(name).startswith("blobs/")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(names)
 def test_only_exact_names_are_the_index_and_the_layout(name: str) -> None:
     assert (member_path(name) == INDEX_FILE) == (name in (INDEX_FILE, f"./{INDEX_FILE}"))

@@ -68,7 +68,7 @@ def _load(**kwargs: Any) -> Config | ConfigError:
         return err
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(tables, envs)
 def test_any_table_and_environment_load_or_raise_config_error(table: dict[str, Any], env: dict[str, str]) -> None:
     outcome = _load(env=env, overrides=table)
