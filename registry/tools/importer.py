@@ -178,6 +178,14 @@ async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest)
     return parsed.media_type
 
 
+async def _link_image(registry: MirrorRegistry, image: ImageRef, digest: Digest) -> None:
+    """Each image is complete when its tag appears: the tag is written last."""
+    repo = registry.local.repository(parse_name(image.name))
+    await _link(repo, registry, digest)
+    if image.tag:
+        await repo.tags.set(image.tag, digest)
+
+
 async def import_archive(registry: MirrorRegistry, path: str, default_name: str | None, progress: Progress) -> int:
     """Archive-wide failures raise CommandError naming the archive: nothing was linked then."""
     try:
@@ -192,10 +200,12 @@ async def import_archive(registry: MirrorRegistry, path: str, default_name: str 
     except RegistryError as err:
         raise CommandError(f"{path}: {err.message}; nothing imported") from None
     for image, digest, _ in entries:
-        repo = registry.local.repository(parse_name(image.name))
-        await _link(repo, registry, digest)
-        if image.tag:
-            await repo.tags.set(image.tag, digest)
+        try:
+            await _link_image(registry, image, digest)
+        except (RegistryError, OSError) as err:  # a gc or a full disk between check and link
+            why = err.message if isinstance(err, RegistryError) else err.strerror or str(err)
+            raise CommandError(f"{path}: {image}: {why}; {progress.items} of {len(entries)} images "
+                               "imported") from None
         progress.add(items=1)
     names = ", ".join(str(image) if image.tag else f"{image.name}@{digest}" for image, digest, _ in entries)
     return progress.finish(f"imported {len(entries)} images ({human_bytes(progress.bytes)} read): {names}")

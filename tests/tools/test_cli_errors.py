@@ -158,3 +158,13 @@ def test_a_password_in_a_refused_url_is_not_shown(local_ocireg: Ocireg) -> None:
     result = local_ocireg.cli("verify")
     one_line_error(result, "verify", "ftp://h.test")
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_failure_while_linking_names_the_image_and_what_was_imported(local_ocireg: Ocireg, tmp_path: Path) -> None:
+    """A file where the repository's folder must go: the checks pass, linking cannot."""
+    archive = layout_tar(tmp_path, "good")
+    blocker = local_ocireg.data / "repositories" / "team"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("")
+    result = local_ocireg.cli("import", "--name", "team/app", str(archive))
+    one_line_error(result, "import", str(archive), "team/app:v1", "0 of 1 images imported")
