@@ -288,12 +288,10 @@ def _non_negative_count(key: str, value: int) -> None:
 
 
 def redact_url(url: str) -> str:
-    """`url` without its userinfo, so an error message never shows a password."""
+    """`url` without anything up to its last `@`: a password may hold `/` or `#`, so where the
+    userinfo ends is not trusted to the URL grammar; an error message never shows it."""
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url.rpartition("@")[2] if "@" in url else url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url.rpartition("@")[2]
 
 
 def _validate_url(url: str, key: str) -> None:
