@@ -270,8 +270,8 @@ def _validate(config: Config) -> None:
 
 
 def _validate_listen(listen: str) -> None:
-    host, colon, port = listen.rpartition(":")
-    if not colon or not host or not _PORT.fullmatch(port):
+    _, colon, port = listen.rpartition(":")
+    if not colon or not _PORT.fullmatch(port):
         raise ConfigError(f"server.listen: expected HOST:PORT, got {listen!r}")
     if not 0 <= int(port) < 65536:
         raise ConfigError(f"server.listen: port {int(port)} out of range")
