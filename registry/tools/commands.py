@@ -99,7 +99,8 @@ def _export(config: Config, args: argparse.Namespace) -> int:
 
 def _import(config: Config, args: argparse.Namespace) -> int:
     if not os.path.isfile(args.archive):
-        raise UsageError(f"{args.archive}: no such file")
+        why = "not a regular file" if os.path.exists(args.archive) else "no such file"
+        raise UsageError(f"{args.archive}: {why}")
 
     async def run() -> int:
         async with open_registry(config) as registry:

@@ -168,3 +168,8 @@ def test_a_failure_while_linking_names_the_image_and_what_was_imported(local_oci
     blocker.write_text("")
     result = local_ocireg.cli("import", "--name", "team/app", str(archive))
     one_line_error(result, "import", str(archive), "team/app:v1", "0 of 1 images imported")
+
+
+def test_import_of_something_that_is_no_file_says_which(local_ocireg: Ocireg, tmp_path: Path) -> None:
+    one_line_error(local_ocireg.cli("import", str(tmp_path / "absent.tar")), "import", "no such file")
+    one_line_error(local_ocireg.cli("import", str(tmp_path)), "import", str(tmp_path), "not a regular file")
