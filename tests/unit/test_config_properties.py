@@ -31,6 +31,7 @@ KEYS = sorted({f.name for cls in (ServerConfig, UploadsConfig, LogConfig, Mirror
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.datetimes(), st.dates(), st.times(),  # TOML has these too
     st.text(max_size=30), st.sampled_from([math.inf, -math.inf, math.nan, -1, 1.5]),
     st.sampled_from(["30s", "1h30m", "-5s", "unlimited", "1e400", "http://h.test", "ftp://x", "debug", "verbose",
                      "0", "-1", "99999999999999999999"]),
