@@ -123,13 +123,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_module.load(args.config, os.environ, _overrides(args))
     except ConfigError as err:
-        print(f"ocireg: configuration error: {err}", file=sys.stderr)
+        print(f"ocireg {args.command}: configuration error: {err}", file=sys.stderr)
         return 2
     configure_logging(config)
     if args.command == "serve":
         return _serve_command(config, args)
+    return _run_tool(args.command, config, args)
+
+
+def _run_tool(command: str, config: Config, args: argparse.Namespace) -> int:
+    """A tool that cannot do its work says why in one line and exits non-zero: a traceback
+    tells a user nothing about which file or image is at fault."""
     try:
-        return commands.run(args.command, config, args)
+        return commands.run(command, config, args)
     except commands.UsageError as err:
-        print(f"ocireg {args.command}: {err}", file=sys.stderr)
+        print(f"ocireg {command}: {err}", file=sys.stderr)
         return 2
+    except commands.CommandError as err:
+        print(f"ocireg {command}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"ocireg {command}: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ocireg {command}: interrupted", file=sys.stderr)
+        return 130

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from .reference import NAME_RE
 
 ENV_PREFIX = "OCIREG_"
 ENV_CONFIG_FILE = "OCIREG_CONFIG"
 Seconds = float
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_PORT = re.compile(r"[0-9]{1,5}")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class ConfigError(Exception):
@@ -162,10 +169,10 @@ def _coerce(value: Any, type_name: str, where: str) -> Any:
         if isinstance(value, bool):
             return value
     elif type_name == "int":
-        try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             return int(value)
-        except (TypeError, ValueError):
-            pass
     elif type_name == "str" and isinstance(value, str):
         return value
     raise ConfigError(f"{where}: expected {type_name}, got {value!r}")
@@ -224,18 +231,86 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None,
     built = {name: sections[name](**merged.get(name, {})) for name in sections}
     config = Config(**built)
     _validate(config)
+    _validate_secrets(config, env)
     return config
 
 
+def _validate_secrets(config: Config, env: Mapping[str, str]) -> None:
+    """An upstream whose password variable is unset would be asked anonymously and answer 401
+    on every pull, far from the cause; the variable's value is never shown."""
+    for i, upstream in enumerate(config.mirror.upstreams):
+        if upstream.password_env and upstream.password_env not in env:
+            raise ConfigError(f"mirror.upstreams[{i}].password_env: environment variable "
+                              f"{upstream.password_env} is not set")
+
+
 def _validate(config: Config) -> None:
-    try:
-        port = config.server.port
-    except (IndexError, ValueError):
-        raise ConfigError(f"server.listen: expected HOST:PORT, got {config.server.listen!r}") from None
-    if not 0 <= port < 65536:
-        raise ConfigError(f"server.listen: port {port} out of range")
+    """Values that parse but cannot work are refused here, at start, rather than failing on
+    the first request that needs them (or never, while a typo silently disables something)."""
+    _validate_listen(config.server.listen)
+    for key in ("header_timeout", "body_timeout", "keepalive_timeout"):
+        _non_negative_duration(f"server.{key}", getattr(config.server, key))
+    _non_negative_count("server.max_connections", config.server.max_connections)
+    _non_negative_count("uploads.max_sessions", config.uploads.max_sessions)
+    _non_negative_duration("uploads.expiry", config.uploads.expiry)
+    if config.log.level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
+    root = config.storage.root
+    if not root:
+        raise ConfigError("storage.root: must name a folder")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ConfigError(f"storage.root: {root!r} exists and is not a folder")
+    for i, upstream in enumerate(config.mirror.upstreams):
+        _validate_upstream(upstream, f"mirror.upstreams[{i}]")
     names = [upstream.name for upstream in config.mirror.upstreams]
     if len(set(names)) != len(names):
         raise ConfigError("mirror.upstreams: names must be unique")
     if config.mirror.default and config.mirror.default not in names:
         raise ConfigError(f"mirror.default: {config.mirror.default!r} is not the name of an upstream")
+
+
+def _validate_listen(listen: str) -> None:
+    _, colon, port = listen.rpartition(":")
+    if not colon or not _PORT.fullmatch(port):
+        raise ConfigError(f"server.listen: expected HOST:PORT, got {listen!r}")
+    if not 0 <= int(port) < 65536:
+        raise ConfigError(f"server.listen: port {int(port)} out of range")
+
+
+def _non_negative_duration(key: str, value: float) -> None:
+    if math.isnan(value) or value < 0:
+        raise ConfigError(f"{key}: expected a duration of zero or more, got {value!r}")
+
+
+def _non_negative_count(key: str, value: int) -> None:
+    if value < 0:
+        raise ConfigError(f"{key}: expected a count of zero or more, got {value!r}")
+
+
+def redact_url(url: str) -> str:
+    """`url` without anything up to its last `@`: a password may hold `/` or `#`, so where the
+    userinfo ends is not trusted to the URL grammar; an error message never shows it."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url.rpartition("@")[2]
+
+
+def _validate_url(url: str, key: str) -> None:
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number or out of range
+    except ValueError:
+        raise ConfigError(f"{key}: not a usable URL: {shown!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}: expected an http:// or https:// URL with a host, got {shown!r}")
+
+
+def _validate_upstream(upstream: UpstreamConfig, where: str) -> None:
+    """The name is how clients address the upstream (`?ns=`, or the first component of a
+    repository name) and the folder its cache lives under: it must be one name component."""
+    if "/" in upstream.name or not NAME_RE.fullmatch(upstream.name):
+        raise ConfigError(f"{where}.name: {upstream.name!r} is not a registry host clients can name "
+                          "(lowercase letters, digits and . _ - only, like \"ghcr.io\")")
+    _validate_url(upstream.url, f"{where}.url")
+    _non_negative_duration(f"{where}.tag_ttl", upstream.tag_ttl)
+    _non_negative_duration(f"{where}.max_stale", upstream.max_stale)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from mirror.seed import seed
 
 from ..config import Config, parse_duration
 from ..storage.gc import GcOptions, collect_garbage
+from .errors import CommandError
 from .export import export
 from .hosts import render
 from .imageref import ImageRefError, parse_image, read_image_list
@@ -33,9 +35,29 @@ def parse_size(text: str) -> int:
     number = text.rstrip("bB").rstrip("iIkKmMgGtT")
     unit = text[len(number):].rstrip("bB").lower()
     try:
-        return int(float(number) * SIZE_UNITS[unit])
+        size = float(number) * SIZE_UNITS[unit]
     except (KeyError, ValueError):
-        raise UsageError(f"size {text!r}: expected a number with k, M, G or T (e.g. 20G)") from None
+        size = math.nan
+    if not math.isfinite(size) or size < 0:
+        raise UsageError(f"size {text!r}: expected a number of zero or more with k, M, G or T (e.g. 20G)")
+    return int(size)
+
+
+def _store_folder(config: Config) -> str:
+    """gc and verify read an existing store: a mistyped --data must not look like a clean one."""
+    root = config.storage.root
+    if not os.path.isdir(root):
+        raise UsageError(f"{root}: no such data folder")
+    return root
+
+
+def _image_list(path: str) -> list[str]:
+    try:
+        return read_image_list(path)
+    except OSError as err:
+        raise UsageError(f"{path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file of image references") from None
 
 
 def _duration(text: str, what: str) -> float:
@@ -46,7 +68,7 @@ def _duration(text: str, what: str) -> float:
 
 
 def _seed(config: Config, args: argparse.Namespace) -> int:
-    texts = list(args.images) + (read_image_list(args.file) if args.file else [])
+    texts = list(args.images) + (_image_list(args.file) if args.file else [])
     if not texts:
         raise UsageError("name images on the command line or with -f FILE")
     upstreams = {u.name for u in config.mirror.upstreams}
@@ -63,6 +85,12 @@ def _seed(config: Config, args: argparse.Namespace) -> int:
 
 
 def _export(config: Config, args: argparse.Namespace) -> int:
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if os.path.isdir(args.output):
+        raise UsageError(f"{args.output}: is a folder; name the archive file to write")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{args.output}: no such folder {folder}")
+
     async def run() -> int:
         async with open_registry(config) as registry:
             return await export(registry, list(args.images), args.output, Progress("export"))
@@ -71,7 +99,8 @@ def _export(config: Config, args: argparse.Namespace) -> int:
 
 def _import(config: Config, args: argparse.Namespace) -> int:
     if not os.path.isfile(args.archive):
-        raise UsageError(f"{args.archive}: no such file")
+        why = "not a regular file" if os.path.exists(args.archive) else "no such file"
+        raise UsageError(f"{args.archive}: {why}")
 
     async def run() -> int:
         async with open_registry(config) as registry:
@@ -91,7 +120,7 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
         older_than=_duration(args.older_than, "--older-than") if args.older_than else None,
         grace=_duration(args.grace, "--grace"),
     )
-    report = collect_garbage(config.storage.root, options, _is_mirrored(config))
+    report = collect_garbage(_store_folder(config), options, _is_mirrored(config))
     verb = "would free" if args.dry_run else "freed"
     for manifest in report.manifests_removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {manifest}")
@@ -100,7 +129,8 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
 
 
 def _verify(config: Config, args: argparse.Namespace) -> int:
-    return verify(config.storage.root, args.repair, _is_mirrored(config), Progress("verify"))
+    return verify(_store_folder(config), args.repair, _is_mirrored(config), Progress("verify"),
+                  config.uploads.expiry)
 
 
 def _hosts(config: Config, args: argparse.Namespace) -> int:
@@ -116,3 +146,6 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
 
 def run(command: str, config: Config, args: argparse.Namespace) -> int:
     return COMMANDS[command](config, args)
+
+
+__all__ = ["COMMANDS", "CommandError", "UsageError", "parse_size", "run"]

@@ -15,6 +15,7 @@ from mirror.registry import MirrorRegistry
 from ..errors import RegistryError
 from ..reference import Digest
 from .archive import CONTAINERD_NAME, OCI_INDEX, REF_NAME, write_archive
+from .errors import CommandError
 from .imageref import ImageRef, ImageRefError, parse_image
 from .progress import Progress, human_bytes
 from .walk import walk_image
@@ -73,7 +74,10 @@ async def export(registry: MirrorRegistry, texts: list[str], output: str, progre
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": _name_entries(entries)}
     progress.items, progress.total_items = 0, len(blobs)
     loop = asyncio.get_running_loop()
-    await asyncio.to_thread(write_archive, output, index, sorted(blobs.items()),
-                            lambda size: loop.call_soon_threadsafe(progress.add, 1, size))
+    try:
+        await asyncio.to_thread(write_archive, output, index, sorted(blobs.items()),
+                                lambda size: loop.call_soon_threadsafe(progress.add, 1, size))
+    except OSError as err:
+        raise CommandError(f"cannot write {output}: {err.strerror or err}; nothing written") from None
     total = sum(os.path.getsize(path) for path in blobs.values())  # noqa: ASYNC240 - stats after the write
     return progress.finish(f"exported {len(entries)} images ({len(blobs)} blobs, {human_bytes(total)}) to {output}")

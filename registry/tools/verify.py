@@ -6,6 +6,7 @@ at missing content is dropped, so the next pull through the mirror fetches it ag
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,7 +14,14 @@ from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..reference import Digest
 from ..storage import paths
-from ..storage.inventory import Inventory, RepoInventory, read_manifest, take_inventory
+from ..storage.inventory import (
+    Inventory,
+    RepoInventory,
+    find_leftovers,
+    read_manifest,
+    remove_leftover,
+    take_inventory,
+)
 from .progress import Progress, human_bytes
 
 QUARANTINE = "quarantine"
@@ -28,6 +36,8 @@ class Findings:
     fixable: list[Problem] = field(default_factory=list)  # a link or tag --repair drops
     unfixable: list[Problem] = field(default_factory=list)  # a pushed image missing content
     repaired: int = 0
+    leftovers: int = 0
+    leftover_bytes: int = 0
 
 
 def _check_blobs(root: str, inventory: Inventory, findings: Findings, progress: Progress) -> None:
@@ -93,11 +103,24 @@ def _quarantine(root: str, digest: Digest) -> None:
     os.replace(os.path.join(root, paths.blob_data(digest)), os.path.join(folder, f"{digest.algorithm}-{digest.hex}"))
 
 
-def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress) -> int:
+def _leftovers(root: str, upload_expiry: float, repair: bool, findings: Findings) -> None:
+    """Space nothing will ever read again is a fault too: a disk filled by failed pushes
+    must not be reported clean."""
+    for leftover in find_leftovers(root, upload_expiry, time.time()):
+        findings.fixable.append((leftover.path, f"{leftover.why}, {human_bytes(leftover.size)}"))
+        findings.leftovers += 1
+        findings.leftover_bytes += leftover.size
+        if repair:
+            remove_leftover(root, leftover)
+
+
+def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress,
+           upload_expiry: float) -> int:
     """Blocking: run it on a worker thread. Returns the exit status: non-zero while anything
     is wrong, or, with --repair, while anything is left that repairing could not mend."""
-    inventory = take_inventory(root)
     findings = Findings()
+    _leftovers(root, upload_expiry, repair, findings)
+    inventory = take_inventory(root)
     progress.total_items = len(inventory.blobs)
     _check_blobs(root, inventory, findings, progress)
     for digest in sorted(findings.corrupted):
@@ -119,5 +142,6 @@ def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress
     summary = (f"verified {len(inventory.blobs)} blobs ({human_bytes(total)}) in "
                f"{len(inventory.repositories)} repositories")
     if repair and findings.fixable:
-        summary += f"; repaired: {len(findings.corrupted)} blobs quarantined, {findings.repaired} links dropped"
+        summary += (f"; repaired: {len(findings.corrupted)} blobs quarantined, {findings.repaired} links dropped, "
+                    f"{findings.leftovers} leftovers removed ({human_bytes(findings.leftover_bytes)})")
     return progress.finish(summary)

@@ -1,4 +1,4 @@
-"""Fixtures for the CI cache tools (`ocireg seed|export|import|gc|verify|hosts`), issue 4.
+"""Fixtures for the CI cache tools (`ocireg seed|export|import|gc|verify|hosts`).
 
 Everything is a real process on loopback:
 - `upstream`: CNCF Distribution (`docker-registry`) seeded with skopeo from the deterministic

@@ -8,8 +8,13 @@ image has no upstream to heal it: after the repair it is still reported as broke
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
 
 from tests.helpers.client import RegistryClient
 from tests.helpers.images import AMD64, OCI, build_image
@@ -112,3 +117,71 @@ def test_verify_names_a_tag_whose_manifest_is_gone(local_ocireg: Ocireg) -> None
     found = local_ocireg.fails("verify")
     wanted = re.compile(rf"team/web:v2: points at {image.digest}, which is not here")
     assert any(wanted.fullmatch(f) for f in failures(found.stderr)), describe_run(found)
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make `path` and everything under it look last written `seconds` ago."""
+    when = time.time() - seconds
+    for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        os.utime(item, (when, when))
+
+
+def abandoned_upload(http: requests.Session, url: str) -> str:
+    """A push that sent part of a blob and went away: the session's id."""
+    started = http.post(f"{url}/v2/team/app/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    location = urljoin(url, started.headers["Location"])
+    sent = http.patch(location, data=b"x" * 4096, headers={"Content-Type": "application/octet-stream"})
+    assert sent.status_code == 202, sent.text
+    return urlsplit(location).path.rsplit("/", 1)[1]
+
+
+def test_verify_reports_an_upload_session_idle_past_the_expiry_and_repair_removes_it(
+    local_ocireg: Ocireg, http: requests.Session
+) -> None:
+    with local_ocireg.config.open("a") as config:
+        config.write('\n[uploads]\nexpiry = "1h"\n')
+    server = local_ocireg.serve()
+    upload_id = abandoned_upload(http, server.url)
+    server.process.stop()
+    session = local_ocireg.data / "uploads" / upload_id
+    assert session.is_dir()
+
+    fresh = local_ocireg.ok("verify")  # a push in progress is no leftover
+    assert fresh.startswith("verified 0 blobs"), fresh
+    age(session, 2 * 3600)
+    found = local_ocireg.fails("verify")
+    wanted = re.compile(rf"uploads/{upload_id}: an upload session idle for 2h \(expiry 1h\), 4\.\d KB")
+    assert [f for f in failures(found.stderr) if wanted.fullmatch(f)] == failures(found.stderr) != [], (
+        describe_run(found)
+    )
+    repaired = local_ocireg.ok("verify", "--repair")
+    assert "1 leftovers removed (4." in repaired, repaired
+    assert not session.exists()
+    assert local_ocireg.ok("verify").startswith("verified 0 blobs")
+
+
+def test_verify_reports_stale_temporary_files_and_empty_session_folders(local_ocireg: Ocireg) -> None:
+    server = local_ocireg.serve()
+    RegistryClient(server.url).push_image("team/web", build_image(OCI, seed="tools-verify-leftovers"), "v2")
+    server.process.stop()
+    tags = local_ocireg.data / "repositories" / "team" / "web" / "_tags"
+    stale = tags / ".tmp-crashed"
+    stale.write_bytes(b"sha256:")
+    empty = local_ocireg.data / "uploads" / "00000000-0000-4000-8000-000000000000"
+    empty.mkdir(parents=True)
+    fresh = tags / ".tmp-writing-now"
+    fresh.write_bytes(b"")
+    assert local_ocireg.ok("verify").startswith("verified"), "fresh leftovers may still be in use"
+
+    age(stale, 3600)
+    age(empty, 3600)
+    found = local_ocireg.fails("verify")
+    assert sorted(failures(found.stderr)) == [
+        "repositories/team/web/_tags/.tmp-crashed: a temporary file of a write that never finished, 7 B",
+        f"uploads/{empty.name}: an empty upload session folder, 0 B",
+    ], describe_run(found)
+    repaired = local_ocireg.ok("verify", "--repair")
+    assert "2 leftovers removed" in repaired, repaired
+    assert not stale.exists() and not empty.exists() and fresh.exists()
+    assert local_ocireg.ok("verify").startswith("verified")

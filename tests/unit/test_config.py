@@ -86,9 +86,74 @@ def test_bad_mirror_settings(tmp_path: Path, text: str, named: str) -> None:
 
 def test_examples_are_valid() -> None:
     examples = SHIPPED.parent / "examples"
-    config = load(str(examples / "mirror-local-upstream.toml"), env={})
+    config = load(str(examples / "mirror-local-upstream.toml"), env={"PRIVATE_REGISTRY_PASSWORD": "x"})
     assert config.mirror.default == "registry.example.internal"
     for path in examples.rglob("*.toml"):
         with open(path, "rb") as handle:
             tomllib.load(handle)
     assert json.loads((examples / "daemon.json").read_text())["registry-mirrors"] == ["http://localhost:5000"]
+
+
+UPSTREAM = '[[mirror.upstreams]]\nname = "a.test"\nurl = "http://127.0.0.1:1"\n'
+
+
+@pytest.mark.parametrize("text, named", [
+    ('[log]\nlevel = "verbose"\n', "log.level: expected one of debug, info, warning, error, got 'verbose'"),
+    ('[server]\nheader_timeout = -1\n', "server.header_timeout: .* got -1.0"),
+    ('[server]\nbody_timeout = nan\n', "server.body_timeout: .* got nan"),
+    ('[server]\nkeepalive_timeout = -0.5\n', "server.keepalive_timeout"),
+    ('[server]\nmax_connections = -1\n', "server.max_connections: .* got -1"),
+    ('[server]\nmax_connections = inf\n', "server.max_connections: expected int, got inf"),
+    ('[server]\nmax_connections = 1.5\n', "server.max_connections: expected int, got 1.5"),
+    ('[server]\nlisten = "127.0.0.1:1_000"\n', "server.listen"),
+    ('[server]\nlisten = "127.0.0.1:"\n', "server.listen"),
+    ('[uploads]\nmax_sessions = -3\n', "uploads.max_sessions: .* got -3"),
+    ('[uploads]\nexpiry = -60\n', "uploads.expiry: .* got -60.0"),
+    ('[mirror]\nupstreams = [{name = "a.test", url = "not a url"}]\n', "upstreams\\[0\\].url: .*'not a url'"),
+    ('[mirror]\nupstreams = [{name = "a.test", url = "ftp://h.test"}]\n', "upstreams\\[0\\].url: .*'ftp://h.test'"),
+    ('[mirror]\nupstreams = [{name = "a.test", url = "http://"}]\n', "upstreams\\[0\\].url"),
+    ('[mirror]\nupstreams = [{name = "a.test", url = "http://h.test:99999"}]\n', "upstreams\\[0\\].url"),
+    ('[mirror]\nupstreams = [{name = "Not A Host", url = "http://h.test"}]\n', "upstreams\\[0\\].name: 'Not A Host'"),
+    ('[mirror]\nupstreams = [{name = "a.test/b", url = "http://h.test"}]\n', "upstreams\\[0\\].name"),
+    ('[mirror]\nupstreams = [{name = "h.test:5000", url = "http://h.test"}]\n', "upstreams\\[0\\].name"),
+    (UPSTREAM + 'tag_ttl = -5\n', "upstreams\\[0\\].tag_ttl: .* got -5.0"),
+    (UPSTREAM + 'max_stale = -1\n', "upstreams\\[0\\].max_stale"),
+    (UPSTREAM + 'password_env = "UNSET_PASSWORD"\n', "password_env: environment variable UNSET_PASSWORD is not set"),
+])
+def test_values_that_cannot_work_are_refused_at_load(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=named):
+        load(str(path), env={})
+
+
+def test_a_url_with_a_password_is_named_without_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[mirror]\nupstreams = [{name = "a.test", url = "ftp://user:s3cret@h.test/x"}]\n')
+    with pytest.raises(ConfigError) as raised:
+        load(str(path), env={})
+    assert "s3cret" not in str(raised.value) and "user" not in str(raised.value)
+    assert "ftp://h.test/x" in str(raised.value)
+
+
+def test_environment_values_are_checked_too() -> None:
+    with pytest.raises(ConfigError, match=r"log\.level"):
+        load(env={"OCIREG_LOG_LEVEL": "loud"})
+    with pytest.raises(ConfigError, match=r"uploads\.max_sessions: expected int, got '1e3'"):
+        load(env={"OCIREG_UPLOADS_MAX_SESSIONS": "1e3"})
+    assert load(env={"OCIREG_UPLOADS_MAX_SESSIONS": "12", "OCIREG_LOG_LEVEL": "WARNING"}).uploads.max_sessions == 12
+
+
+def test_a_storage_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "data"
+    file.write_text("")
+    with pytest.raises(ConfigError, match=f"storage.root: '{file}' exists and is not a folder"):
+        load(env={}, overrides={"storage": {"root": str(file)}})
+    assert load(env={}, overrides={"storage": {"root": str(tmp_path / "new")}}).storage.root == str(tmp_path / "new")
+
+
+def test_a_set_password_variable_is_accepted_and_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(UPSTREAM + 'password_env = "UPSTREAM_PASSWORD"\n')
+    (upstream,) = load(str(path), env={"UPSTREAM_PASSWORD": "x"}).mirror.upstreams
+    assert upstream.password_env == "UPSTREAM_PASSWORD"
