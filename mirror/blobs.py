@@ -76,9 +76,7 @@ class MirrorBlobStore:
         return self.m.upstream.client.unavailable(f"failed: {type(err).__name__}: {err}")
 
     async def delete(self, digest: Digest) -> None:
-        await (self.m.local or self.m.cache).blobs.delete(digest)
+        await self.m.writable().blobs.delete(digest)
 
     async def mount(self, digest: Digest, source: Repository) -> Descriptor | None:
-        if self.m.local is None:
-            raise self.m.denied()
-        return await self.m.local.blobs.mount(digest, source)
+        return await self.m.writable().blobs.mount(digest, source)

@@ -51,9 +51,7 @@ class MirrorManifestStore:
         return (await self.get(digest))[0]
 
     async def put(self, body: bytes, content_type: str | None, digest: Digest) -> tuple[Descriptor, Digest | None]:
-        if self.m.local is None:
-            raise self.m.denied()
-        return await self.m.local.manifests.put(body, content_type, digest)
+        return await self.m.writable().manifests.put(body, content_type, digest)
 
     async def delete(self, digest: Digest) -> None:
-        await (self.m.local or self.m.cache).manifests.delete(digest)
+        await self.m.writable().manifests.delete(digest)

@@ -59,12 +59,10 @@ class MirrorTagStore:
         return digest
 
     async def set(self, tag: str, digest: Digest) -> None:
-        if self.m.local is None:
-            raise self.m.denied()
-        await self.m.local.tags.set(tag, digest)
+        await self.m.writable().tags.set(tag, digest)
 
     async def delete(self, tag: str) -> None:
-        await (self.m.local or self.m.cache).tags.delete(tag)
+        await self.m.writable().tags.delete(tag)
 
     async def list(self) -> list[str]:
         """Upstream's tags, or the cached ones while it cannot be asked."""
