@@ -1,5 +1,6 @@
 """Blobs of a mirrored repository: pushed or cached content locally, else one streaming
-fetch from upstream that every concurrent reader follows."""
+fetch from upstream that every concurrent reader follows. Content that is stored but not
+linked under the route's cache is linked only after the upstream confirmed it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import aiohttp
 from registry.errors import RegistryError
 from registry.reference import Digest
 from registry.storage import paths
-from registry.storage.blobs import LocalBlob
+from registry.storage.blobs import OCTET_STREAM, LocalBlob
 from registry.storage.protocols import BlobContent, Descriptor, Repository
 
 from .context import Mirrored
@@ -20,16 +21,24 @@ class MirrorBlobStore:
         self.m = mirrored
 
     async def _local(self, digest: Digest) -> Descriptor | None:
-        """Pushed content, then cached content, then bytes another repository already holds."""
+        """Pushed content, then content this route's cache links."""
         for repo in filter(None, (self.m.local, self.m.cache)):
             try:
                 return await repo.blobs.stat(digest)
             except RegistryError:
                 continue
-        content = self.m.cache.blobs.content
-        if await content.renew(digest):
-            return await self.m.cache.blobs.link(digest, await content.size(digest))
         return None
+
+    async def _link_stored(self, digest: Digest, size: int) -> Descriptor | None:
+        """Bytes stored for another repository are linked here only once the upstream said this
+        repository has the digest, at that size: the store holds private pushes and rejected
+        imports too, which no mirrored name may serve (Distribution's linked-blob rule)."""
+        content = self.m.cache.blobs.content
+        if not await content.exists(digest) or await content.size(digest) != size:
+            return None
+        if not await content.renew(digest):
+            return None
+        return await self.m.cache.blobs.link(digest, size)
 
     async def stat(self, digest: Digest) -> Descriptor:
         found = await self._local(digest)
@@ -37,13 +46,17 @@ class MirrorBlobStore:
             return found
         if not await self.m.upstream_allowed():
             raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
-        return Descriptor("application/octet-stream", digest, await self.m.upstream.blob_size(digest))
+        size = await self.m.upstream.blob_size(digest)
+        return await self._link_stored(digest, size) or Descriptor(OCTET_STREAM, digest, size)
 
     async def open(self, digest: Digest) -> BlobContent:
         found = await self._local(digest)
         if found is None:
             if not await self.m.upstream_allowed():
                 raise self.m.not_cached("BLOB_UNKNOWN", f"blob {digest}")
+            if await self.m.cache.blobs.content.exists(digest):
+                found = await self._link_stored(digest, await self.m.upstream.blob_size(digest))
+        if found is None:
             fill = await self.m.fills.get(digest, lambda: self._start_fill(digest))
             if fill is not None:
                 return FillContent(fill, lambda offset, length: self.m.upstream.blob_range(digest, offset, length))
