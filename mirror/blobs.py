@@ -85,8 +85,8 @@ class MirrorBlobStore:
 
     def _fetch_error(self, err: BaseException) -> RegistryError:
         if isinstance(err, aiohttp.ClientPayloadError):
-            return self.m.upstream.client.unavailable(f"broke off the blob: {err}")
-        return self.m.upstream.client.unavailable(f"failed: {type(err).__name__}: {err}")
+            return self.m.upstream.client.failed("broke off the blob", err)
+        return self.m.upstream.client.failed("failed", err)
 
     async def delete(self, digest: Digest) -> None:
         await self.m.writable().blobs.delete(digest)

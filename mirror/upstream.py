@@ -34,7 +34,7 @@ def _answer_of(client: UpstreamClient, what: str) -> Iterator[None]:
             raise client.unavailable(f"sent an unusable {what}: {err.message}") from None
         raise
     except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        raise client.unavailable(f"failed while sending {what}: {type(err).__name__}: {err}") from None
+        raise client.failed(f"failed while sending {what}", err) from None
 
 
 class UpstreamRepository:
