@@ -9,6 +9,7 @@ them; what is logged passes through `redact` as well, which also hides the token
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -36,8 +37,11 @@ MANIFEST_ACCEPT = ", ".join((
 _USERINFO = re.compile(r"//[^/@\s]+@")
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TOKEN_MARGIN = 10.0
+MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
+READ_CHUNK = 64 * 1024
 DEFAULT_TOKEN_LIFETIME = 60.0
 REDACTED = "***"
+LOGGED_TEXT = 500  # an exception may quote what the upstream sent: a line, not megabytes
 
 
 @dataclass
@@ -89,7 +93,8 @@ class UpstreamClient:
     def failed(self, what: str, err: BaseException) -> RegistryError:
         """An exception while talking to the upstream: its text goes to the log, redacted,
         since it may name internal addresses; the client learns only what kind it was."""
-        log.warning("upstream %s %s: %s: %s", self.name, what, type(err).__name__, self.redact(str(err)))
+        text = self.redact(str(err))
+        log.warning("upstream %s %s: %s: %s", self.name, what, type(err).__name__, text[:LOGGED_TEXT])
         return self.unavailable(f"{what} ({type(err).__name__})")
 
     def _auth_headers(self, scope: str) -> dict[str, str]:
@@ -148,14 +153,37 @@ class UpstreamClient:
                 if response.status != 200:
                     raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service answered "
                                         f"{response.status}", {"upstream": self.name})
-                body: dict[str, Any] = await response.json(content_type=None)
+                raw = await self.read_limited(response, MAX_TOKEN_ANSWER_BYTES, "token answer")
+            body: dict[str, Any] = json.loads(raw)
         except (aiohttp.ClientError, ValueError) as err:
             raise self.failed("token service unreachable", err) from None
+        if not isinstance(body, dict):
+            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
         value = body.get("token") or body.get("access_token")
         if not isinstance(value, str):
             raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
         lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         return Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+
+    async def read_limited(self, response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+        """A small answer (manifest, tag list, token) read whole, but refused on a declared
+        length over `limit` and abandoned once past it: an upstream that sends hundreds of MB
+        in their place is never buffered, and its connection is closed, not drained."""
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            response.close()
+            raise self.too_large(what, limit)
+        data = bytearray()
+        async for chunk in response.content.iter_chunked(READ_CHUNK):
+            data += chunk
+            if len(data) > limit:
+                response.close()
+                raise self.too_large(what, limit)
+        return bytes(data)
+
+    def too_large(self, what: str, limit: int) -> RegistryError:
+        return RegistryError("UNAVAILABLE", f"upstream {self.name} sent a {what} larger than {limit} bytes; "
+                             "nothing of it was kept", {"upstream": self.name, "limit": limit})
 
     def unavailable(self, why: str) -> RegistryError:
         return RegistryError("UNAVAILABLE", f"upstream {self.name} {why}", {"upstream": self.name})

@@ -65,13 +65,15 @@ class MirrorTagStore:
         await self.m.writable().tags.delete(tag)
 
     async def list(self) -> list[str]:
-        """Upstream's tags, or the cached ones while it cannot be asked."""
+        """Upstream's tags, or the cached ones while it cannot be asked. With none cached, the
+        upstream's failure is the answer: an empty list would say the repository has no tags."""
         local = await self.m.local.tags.list() if self.m.local is not None else []
         if local or not await self.m.upstream_allowed():
             return local or await self.m.cache.tags.list()
         try:
             return await self.m.upstream.tags()
         except RegistryError as err:
-            if not is_upstream_failure(err):
+            cached = await self.m.cache.tags.list() if is_upstream_failure(err) else []
+            if not cached:
                 raise
-            return await self.m.cache.tags.list()
+            return cached
