@@ -13,6 +13,7 @@ from registry.storage.blobs import OCTET_STREAM, LocalBlob
 from registry.storage.protocols import BlobContent, Descriptor, Repository
 
 from .context import Mirrored
+from .disk import cache_write, ensure_room
 from .fill import BlobFill, FillContent
 
 
@@ -38,7 +39,8 @@ class MirrorBlobStore:
             return None
         if not await content.renew(digest):
             return None
-        return await self.m.cache.blobs.link(digest, size)
+        with cache_write(f"the link of blob {digest}"):
+            return await self.m.cache.blobs.link(digest, size)
 
     async def stat(self, digest: Digest) -> Descriptor:
         found = await self._local(digest)
@@ -73,12 +75,16 @@ class MirrorBlobStore:
             response.release()
             raise RegistryError("UNAVAILABLE", f"upstream {self.m.route.upstream.name} sent blob {digest} "
                                 "without a length", {"upstream": self.m.route.upstream.name})
+        driver = self.m.cache.driver
+        root = driver.local_path("")
+        assert root is not None, "the mirror needs a local driver"
         try:
-            upload = await self.m.cache.uploads.start(digest.algorithm)
+            await ensure_room(root, size, f"blob {digest} ({size} bytes)")
+            with cache_write(f"blob {digest}"):
+                upload = await self.m.cache.uploads.start(digest.algorithm)
         except BaseException:
             response.release()
             raise
-        driver = self.m.cache.driver
         path, final = driver.local_path(paths.upload_data(upload.id)), driver.local_path(paths.blob_data(digest))
         assert path is not None and final is not None, "the mirror needs a local driver"
         return BlobFill(digest, size, upload, path, final, response, self._fetch_error)

@@ -7,6 +7,7 @@ from registry.reference import Digest
 from registry.storage.protocols import Descriptor
 
 from .context import Mirrored
+from .disk import cache_write
 from .upstream import FetchedManifest
 
 
@@ -44,7 +45,8 @@ class MirrorManifestStore:
             except RegistryError:
                 pass
         fetched = await self.m.upstream.manifest(reference)
-        await self.m.cache.manifests.store(fetched.body, fetched.media_type, fetched.digest)
+        with cache_write(f"manifest {fetched.digest}"):
+            await self.m.cache.manifests.store(fetched.body, fetched.media_type, fetched.digest)
         return fetched
 
     async def stat(self, digest: Digest) -> Descriptor:

@@ -9,6 +9,7 @@ from registry.errors import RegistryError
 from registry.reference import Digest
 
 from .context import Mirrored, is_upstream_failure
+from .disk import cache_write
 from .inflight import InFlight
 from .manifests import MirrorManifestStore
 from .ttl import fresh, servable_stale
@@ -55,7 +56,8 @@ class MirrorTagStore:
             digest = (await self.manifests.fetch(tag)).digest
         else:
             await self.manifests.get(digest)
-        await self.m.cache.tags.set(tag, digest)
+        with cache_write(f"tag {tag}"):
+            await self.m.cache.tags.set(tag, digest)
         return digest
 
     async def set(self, tag: str, digest: Digest) -> None:
