@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -53,6 +54,14 @@ class Token:
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+def _lifetime(expires_in: object) -> float:
+    """A token's lifetime as the service states it; anything that is no positive finite number
+    of seconds (a string, NaN, infinity) gets the short default rather than failing the pull."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return DEFAULT_TOKEN_LIFETIME
+    return float(expires_in) if math.isfinite(expires_in) and expires_in > 0 else DEFAULT_TOKEN_LIFETIME
 
 
 class UpstreamClient:
@@ -162,8 +171,7 @@ class UpstreamClient:
         value = body.get("token") or body.get("access_token")
         if not isinstance(value, str):
             raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
-        lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        return Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+        return Token(value, time.monotonic() + max(_lifetime(body.get("expires_in")) - TOKEN_MARGIN, 1.0))
 
     async def read_limited(self, response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
         """A small answer (manifest, tag list, token) read whole, but refused on a declared
