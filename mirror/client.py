@@ -1,12 +1,17 @@
 """The upstream HTTP client: bearer and basic auth, a token cache per scope, error mapping.
 
-Every upstream failure leaves here as a RegistryError that names the upstream, so a client of
-ocireg sees `UNAVAILABLE: upstream docker.io unreachable` rather than a stack trace.
+Every upstream failure leaves here as a RegistryError that names the upstream by its configured
+name only, so a client of ocireg sees `UNAVAILABLE: upstream docker.io unreachable` rather than
+a stack trace or an internal address. Credentials written into the URL (`https://user:pw@host`)
+are taken out of it before any request, so no exception text, log line or answer can carry
+them; what is logged passes through `redact` as well, which also hides the tokens.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import re
 import time
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from registry.config import UpstreamConfig
 from registry.errors import RegistryError
@@ -29,9 +35,14 @@ MANIFEST_ACCEPT = ", ".join((
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
+_USERINFO = re.compile(r"//[^/@\s]+@")
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TOKEN_MARGIN = 10.0
+MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
+READ_CHUNK = 64 * 1024
 DEFAULT_TOKEN_LIFETIME = 60.0
+REDACTED = "***"
+LOGGED_TEXT = 500  # an exception may quote what the upstream sent: a line, not megabytes
 
 
 @dataclass
@@ -45,25 +56,55 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
 
 
+def _lifetime(expires_in: object) -> float:
+    """A token's lifetime as the service states it; anything that is no positive finite number
+    of seconds (a string, NaN, infinity) gets the short default rather than failing the pull."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return DEFAULT_TOKEN_LIFETIME
+    return float(expires_in) if math.isfinite(expires_in) and expires_in > 0 else DEFAULT_TOKEN_LIFETIME
+
+
 class UpstreamClient:
     """Requests to one upstream registry, authenticated as its challenges ask."""
 
     def __init__(self, config: UpstreamConfig, session: aiohttp.ClientSession) -> None:
+        url = URL(config.url)
         self.config = config
         self.name = config.name
-        self.base = config.url.rstrip("/")
+        self.base = str(url.with_user(None)).rstrip("/")
+        self.url_user = url.user or ""
+        self.url_password = url.password or ""
         self.session = session
         self.tokens: dict[str, Token] = {}
         self.token_fetches: InFlight[Token] = InFlight()  # concurrent 401s share one fetch
         self.basic = False
 
-    def _credentials(self) -> aiohttp.BasicAuth | None:
-        if not self.config.username:
-            return None
-        password = self.config.password
+    def _password(self) -> str:
+        password = self.config.password or self.url_password
         if self.config.password_env:
             password = os.environ.get(self.config.password_env, password)
-        return aiohttp.BasicAuth(self.config.username, password)
+        return password
+
+    def _credentials(self) -> aiohttp.BasicAuth | None:
+        """The configured username and password, else those of the URL's userinfo."""
+        username = self.config.username or self.url_user
+        if not username:
+            return None
+        return aiohttp.BasicAuth(username, self._password())
+
+    def redact(self, text: str) -> str:
+        """`text` (an exception's, for the log) with every secret of this upstream blanked out."""
+        secrets = [self._password(), self.url_user, *(token.value for token in self.tokens.values())]
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return _USERINFO.sub(f"//{REDACTED}@", text)
+
+    def failed(self, what: str, err: BaseException) -> RegistryError:
+        """An exception while talking to the upstream: its text goes to the log, redacted,
+        since it may name internal addresses; the client learns only what kind it was."""
+        text = self.redact(str(err))
+        log.warning("upstream %s %s: %s: %s", self.name, what, type(err).__name__, text[:LOGGED_TEXT])
+        return self.unavailable(f"{what} ({type(err).__name__})")
 
     def _auth_headers(self, scope: str) -> dict[str, str]:
         token = self.tokens.get(scope)
@@ -97,7 +138,7 @@ class UpstreamClient:
         except TimeoutError:
             raise self.unavailable("timed out") from None
         except aiohttp.ClientError as err:
-            raise self.unavailable(f"unreachable: {err}") from None
+            raise self.failed("unreachable", err) from None
 
     async def _authenticate(self, challenge: str, scope: str) -> None:
         scheme, params = _challenge(challenge)
@@ -107,7 +148,8 @@ class UpstreamClient:
             self.basic = True
             return
         if scheme != "bearer" or "realm" not in params:
-            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} sent an unusable challenge: {challenge!r}")
+            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} sent an unusable challenge "
+                                f"(scheme {scheme[:20]!r})", {"upstream": self.name})
         token = self.tokens.get(scope)
         if token is None or token.expires <= time.monotonic():
             wanted = params.get("scope", scope)
@@ -119,18 +161,40 @@ class UpstreamClient:
             async with self.session.get(params["realm"], params=query, auth=self._credentials()) as response:
                 if response.status != 200:
                     raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service answered "
-                                        f"{response.status}", {"realm": params["realm"]})
-                body: dict[str, Any] = await response.json(content_type=None)
-        except aiohttp.ClientError as err:
-            raise self.unavailable(f"token service unreachable: {err}") from None
+                                        f"{response.status}", {"upstream": self.name})
+                raw = await self.read_limited(response, MAX_TOKEN_ANSWER_BYTES, "token answer")
+            body: dict[str, Any] = json.loads(raw)
+        except (aiohttp.ClientError, ValueError) as err:
+            raise self.failed("token service unreachable", err) from None
+        if not isinstance(body, dict):
+            raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
         value = body.get("token") or body.get("access_token")
         if not isinstance(value, str):
             raise RegistryError("UNAUTHORIZED", f"upstream {self.name} token service sent no token")
-        lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        return Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+        return Token(value, time.monotonic() + max(_lifetime(body.get("expires_in")) - TOKEN_MARGIN, 1.0))
+
+    async def read_limited(self, response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+        """A small answer (manifest, tag list, token) read whole, but refused on a declared
+        length over `limit` and abandoned once past it: an upstream that sends hundreds of MB
+        in their place is never buffered, and its connection is closed, not drained."""
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            response.close()
+            raise self.too_large(what, limit)
+        data = bytearray()
+        async for chunk in response.content.iter_chunked(READ_CHUNK):
+            data += chunk
+            if len(data) > limit:
+                response.close()
+                raise self.too_large(what, limit)
+        return bytes(data)
+
+    def too_large(self, what: str, limit: int) -> RegistryError:
+        return RegistryError("UNAVAILABLE", f"upstream {self.name} sent a {what} larger than {limit} bytes; "
+                             "nothing of it was kept", {"upstream": self.name, "limit": limit})
 
     def unavailable(self, why: str) -> RegistryError:
-        return RegistryError("UNAVAILABLE", f"upstream {self.name} ({self.base}) {why}", {"upstream": self.name})
+        return RegistryError("UNAVAILABLE", f"upstream {self.name} {why}", {"upstream": self.name})
 
     def failure(self, response: aiohttp.ClientResponse, unknown: str) -> RegistryError:
         """The OCI error for an upstream answer that is not a success."""

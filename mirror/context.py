@@ -37,12 +37,23 @@ class Mirrored:
         return True
 
     def denied(self) -> RegistryError:
-        return RegistryError("DENIED", f"{self.cache.name} is a mirror of {self.route.upstream.name}; "
-                             "push to a name outside the mirrored namespaces", {"name": self.cache.name})
+        return denied(self.cache.name, self.route.upstream.name)
+
+    def writable(self) -> LocalRepository:
+        """Where a push, tag or delete under the requested name goes: never into the cache,
+        which holds only what the upstream sent."""
+        if self.local is None:
+            raise self.denied()
+        return self.local
 
     def not_cached(self, code: str, what: str) -> RegistryError:
         why = "the mirror is offline" if self.offline else f"{self.route.upstream.name} is not asked for this name"
         return RegistryError(code, f"{what} is not cached and {why}", {"name": self.cache.name})
+
+
+def denied(name: str, upstream: str) -> RegistryError:
+    return RegistryError("DENIED", f"{name} is a mirror of {upstream}; "
+                         "push to a name outside the mirrored namespaces", {"name": name})
 
 
 def is_upstream_failure(err: RegistryError) -> bool:

@@ -21,6 +21,8 @@ from registry.errors import RegistryError
 from registry.reference import Digest
 from registry.storage.protocols import BlobContent, UploadWriter
 
+from .disk import is_full, storage_full
+
 log = logging.getLogger("ocireg.mirror")
 READ_CHUNK = 1024 * 1024
 
@@ -51,13 +53,22 @@ class BlobFill:
                 raise RegistryError("BLOB_UNKNOWN", f"upstream sent {self.written} of {self.size} bytes")
             await self.upload.commit(self.digest)
         except BaseException as err:
-            failure = err if isinstance(err, RegistryError) else self.on_error(err)
+            failure = self._failure(err)
             log.warning("mirror fill of %s failed: %s", self.digest, failure.message)
             await self._discard()
             if not isinstance(err, Exception):
                 raise
         finally:
             self._settle(failure)
+
+    def _failure(self, err: BaseException) -> RegistryError:
+        """A disk that ran out of room fails the fill as the registry's own failure (507),
+        whichever write hit it; `on_error` names the upstream for everything else."""
+        if isinstance(err, RegistryError):
+            return err
+        if is_full(err):
+            return storage_full(f"blob {self.digest} ({self.size} bytes)")
+        return self.on_error(err)
 
     async def _discard(self) -> None:
         try:

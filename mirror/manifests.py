@@ -7,6 +7,7 @@ from registry.reference import Digest
 from registry.storage.protocols import Descriptor
 
 from .context import Mirrored
+from .disk import cache_write
 from .upstream import FetchedManifest
 
 
@@ -44,16 +45,15 @@ class MirrorManifestStore:
             except RegistryError:
                 pass
         fetched = await self.m.upstream.manifest(reference)
-        await self.m.cache.manifests.store(fetched.body, fetched.media_type, fetched.digest)
+        with cache_write(f"manifest {fetched.digest}"):
+            await self.m.cache.manifests.store(fetched.body, fetched.media_type, fetched.digest)
         return fetched
 
     async def stat(self, digest: Digest) -> Descriptor:
         return (await self.get(digest))[0]
 
     async def put(self, body: bytes, content_type: str | None, digest: Digest) -> tuple[Descriptor, Digest | None]:
-        if self.m.local is None:
-            raise self.m.denied()
-        return await self.m.local.manifests.put(body, content_type, digest)
+        return await self.m.writable().manifests.put(body, content_type, digest)
 
     async def delete(self, digest: Digest) -> None:
-        await (self.m.local or self.m.cache).manifests.delete(digest)
+        await self.m.writable().manifests.delete(digest)

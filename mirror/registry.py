@@ -19,6 +19,7 @@ from .inflight import InFlight
 from .pulls import PullClock
 from .repository import MirroredRepository
 from .routing import Route, Router
+from .sealed import SealedRepository
 from .upstream import FetchedManifest, UpstreamRepository
 
 CONNECT_TIMEOUT = 10.0
@@ -49,13 +50,17 @@ class MirrorRegistry:
             await self.session.close()
 
     def is_namespace(self, ns: str | None) -> bool:
-        return ns is not None and ns in self.router.upstreams
+        return ns is not None and self.router.upstream(ns) is not None
 
     def repository(self, name: str, ns: str | None = None) -> Repository:
-        route = self.router.route(name, ns)
-        if route is None or self.session is None:
-            return self.local.repository(name)
-        return self._mirrored(name, route)
+        """Whatever `ns` says, a name under a mirrored namespace never comes back writable."""
+        route = self.router.route(name, ns) if self.session is not None else None
+        if route is not None:
+            return self._mirrored(name, route)
+        namespace = self.router.mirrored_namespace(name)
+        if namespace is not None:
+            return SealedRepository(self.local.repository(name), namespace.name)
+        return self.local.repository(name)
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - lives as long as the registry itself
     def _mirrored(self, name: str, route: Route) -> MirroredRepository:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from registry.errors import RegistryError
 from registry.reference import Digest
 from registry.storage.protocols import Descriptor, UploadWriter
 
@@ -20,14 +19,10 @@ class MirrorUploads:
         self.m = mirrored
 
     async def start(self, algorithm: str = "sha256") -> UploadWriter:
-        if self.m.local is None:
-            raise self.m.denied()
-        return await self.m.local.uploads.start(algorithm)
+        return await self.m.writable().uploads.start(algorithm)
 
     async def resume(self, upload_id: str) -> UploadWriter:
-        if self.m.local is None:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id[:100]})
-        return await self.m.local.uploads.resume(upload_id)
+        return await self.m.writable().uploads.resume(upload_id)
 
 
 class MirrorReferrers:

@@ -29,27 +29,37 @@ class Route:
         return f"{self.upstream.name}/{self.remote}"
 
 
+def host_key(host: str) -> str:
+    """Registry names compare as DNS names do: `Docker.IO` and `docker.io.` are `docker.io`."""
+    return host.strip().lower().rstrip(".")
+
+
 class Router:
     def __init__(self, config: MirrorConfig) -> None:
         self.config = config
         self.upstreams = {upstream.name: upstream for upstream in config.upstreams}
+        self._by_host = {host_key(upstream.name): upstream for upstream in config.upstreams}
+
+    def upstream(self, ns: str) -> UpstreamConfig | None:
+        """The upstream an `ns` value names, spelt in any case, with or without the final dot."""
+        return self._by_host.get(host_key(ns))
 
     def mirrored_namespace(self, name: str) -> UpstreamConfig | None:
         """The upstream whose cache `name` lies in; such names cannot be pushed to."""
-        first = name.split("/", 1)[0]
-        return self.upstreams.get(first) if "/" in name else None
+        first, slash, _ = name.partition("/")
+        return self.upstream(first) if slash else None
 
     def route(self, name: str, ns: str | None) -> Route | None:
         """Rule 3 depends on whether the name exists locally; the repository checks that."""
         if ns:
-            upstream = self.upstreams.get(ns)
+            upstream = self.upstream(ns)
             # An ns we do not mirror is served from pushed content only: answering it from
             # another registry would hand out a different image under the same name.
             return self._allowed(upstream, name) if upstream is not None else None
         prefixed = self.mirrored_namespace(name)
         if prefixed is not None:
             return self._allowed(prefixed, name.split("/", 1)[1])
-        default = self.upstreams.get(self.config.default)
+        default = self.upstream(self.config.default) if self.config.default else None
         if default is not None:
             return self._allowed(default, name, by_default=True)
         return None

@@ -9,6 +9,7 @@ from registry.errors import RegistryError
 from registry.reference import Digest
 
 from .context import Mirrored, is_upstream_failure
+from .disk import cache_write
 from .inflight import InFlight
 from .manifests import MirrorManifestStore
 from .ttl import fresh, servable_stale
@@ -55,25 +56,26 @@ class MirrorTagStore:
             digest = (await self.manifests.fetch(tag)).digest
         else:
             await self.manifests.get(digest)
-        await self.m.cache.tags.set(tag, digest)
+        with cache_write(f"tag {tag}"):
+            await self.m.cache.tags.set(tag, digest)
         return digest
 
     async def set(self, tag: str, digest: Digest) -> None:
-        if self.m.local is None:
-            raise self.m.denied()
-        await self.m.local.tags.set(tag, digest)
+        await self.m.writable().tags.set(tag, digest)
 
     async def delete(self, tag: str) -> None:
-        await (self.m.local or self.m.cache).tags.delete(tag)
+        await self.m.writable().tags.delete(tag)
 
     async def list(self) -> list[str]:
-        """Upstream's tags, or the cached ones while it cannot be asked."""
+        """Upstream's tags, or the cached ones while it cannot be asked. With none cached, the
+        upstream's failure is the answer: an empty list would say the repository has no tags."""
         local = await self.m.local.tags.list() if self.m.local is not None else []
         if local or not await self.m.upstream_allowed():
             return local or await self.m.cache.tags.list()
         try:
             return await self.m.upstream.tags()
         except RegistryError as err:
-            if not is_upstream_failure(err):
+            cached = await self.m.cache.tags.list() if is_upstream_failure(err) else []
+            if not cached:
                 raise
-            return await self.m.cache.tags.list()
+            return cached

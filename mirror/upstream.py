@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from registry.errors import RegistryError
+from registry.mediatypes import MAX_MANIFEST_BYTES
 from registry.reference import Digest
 
 from .client import MANIFEST_ACCEPT, UpstreamClient
 
 BLOB_READ = 1024 * 1024
+MAX_TAG_LIST_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def _answer_of(client: UpstreamClient, what: str) -> Iterator[None]:
             raise client.unavailable(f"sent an unusable {what}: {err.message}") from None
         raise
     except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        raise client.unavailable(f"failed while sending {what}: {type(err).__name__}: {err}") from None
+        raise client.failed(f"failed while sending {what}", err) from None
 
 
 class UpstreamRepository:
@@ -64,7 +67,7 @@ class UpstreamRepository:
             if response.status != 200:
                 raise self.client.failure(response, "MANIFEST_UNKNOWN")
             with _answer_of(self.client, "manifest"):
-                body = await response.read()
+                body = await self.client.read_limited(response, MAX_MANIFEST_BYTES, "manifest")
                 announced = response.headers.get("Docker-Content-Digest")
                 media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         with _answer_of(self.client, "manifest digest"):
@@ -113,6 +116,6 @@ class UpstreamRepository:
             if response.status != 200:
                 raise self.client.failure(response, "NAME_UNKNOWN")
             with _answer_of(self.client, "tag list"):
-                body = await response.json(content_type=None)
+                body = json.loads(await self.client.read_limited(response, MAX_TAG_LIST_BYTES, "tag list"))
         tags = body.get("tags") if isinstance(body, dict) else None
         return [tag for tag in tags or [] if isinstance(tag, str)]

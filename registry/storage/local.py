@@ -51,14 +51,29 @@ class LocalRegistry:
         return LocalRepository(self.content, name, self.hashes)
 
     async def catalog(self) -> list[str]:
-        """Every repository name, sorted; a folder is a repository when it holds `_` folders."""
+        """Every repository that holds a link or a tag, sorted. Empty `_` folders (everything
+        deleted, or created by a write that failed) make no repository."""
         names: list[str] = []
         await self._walk(paths.REPOSITORIES, "", names)
         return sorted(names)
 
+    async def _holds_something(self, folder: str) -> bool:
+        if await self._visible(f"{folder}/_tags"):
+            return True
+        for part in ("_manifests", "_layers"):
+            for algorithm in await self.driver.list(f"{folder}/{part}"):
+                if await self._visible(f"{folder}/{part}/{algorithm}"):
+                    return True
+        return False
+
+    async def _visible(self, folder: str) -> bool:
+        """Entries other than the temporary files of atomic writes."""
+        return any(not entry.startswith(".") for entry in await self.driver.list(folder))
+
     async def _walk(self, folder: str, prefix: str, names: list[str]) -> None:
         entries = await self.driver.list(folder)
-        if any(entry.startswith(paths.RESERVED_PREFIX) for entry in entries) and prefix:
+        reserved = any(entry.startswith(paths.RESERVED_PREFIX) for entry in entries)
+        if reserved and prefix and await self._holds_something(folder):
             names.append(prefix.rstrip("/"))
         for entry in entries:
             if not entry.startswith((paths.RESERVED_PREFIX, ".")):

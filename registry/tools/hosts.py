@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from yarl import URL
+
 from ..config import Config
 
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
@@ -19,10 +21,14 @@ def _address(config: Config) -> str:
 
 
 def _server_url(name: str, config: Config) -> str:
+    """The upstream's address without the credentials its configured URL may carry: this text
+    is pasted into files that many people and tools can read."""
     if name == "docker.io":
         return DOCKER_HUB_SERVER
     upstream = next((u for u in config.mirror.upstreams if u.name == name), None)
-    return upstream.url if upstream else f"https://{name}"
+    if upstream is None:
+        return f"https://{name}"
+    return str(URL(upstream.url).with_user(None)).rstrip("/")
 
 
 def containerd(config: Config, registries: list[str]) -> str:

@@ -55,6 +55,7 @@ class IssuedToken:
     access: tuple[tuple[str, str, tuple[str, ...]], ...]  # (type, name, actions) granted
     expires_in: int
     at: float
+    value: str = ""  # the JWT itself, for tests that look for it where it must not be
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ class TokenService:
         with self._lock:
             self._issued.append(
                 IssuedToken(account or "", service, scopes, tuple(access), self.expires_in,
-                            time.monotonic())
+                            time.monotonic(), token)
             )  # fmt: skip
         issued_at = datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat()
         _reply(

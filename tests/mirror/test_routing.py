@@ -153,3 +153,39 @@ def test_ns_of_an_unconfigured_registry_is_not_served_from_the_default(
     assert len(upstream.endpoint.access_log()) == before, (
         "docker.io was asked for quay.example's image"
     )
+
+
+def test_no_ns_value_opens_a_mirrored_namespace_to_writes(
+    mirror: RegistryEndpoint, http: requests.Session
+) -> None:
+    """A name under `docker.io/` holds the cache, whatever `ns` a request adds: an ns that names
+    no upstream, or names it in another spelling, must not turn it into a pushable name whose
+    tag is then served as the upstream's."""
+    name = "docker.io/library/app"
+    cached = _manifest(http, mirror, f"/v2/{name}/manifests/v1")
+    assert cached.headers.get("Docker-Content-Digest") == APP.digest, describe(cached)
+    child = LOCAL.children[0]
+    blob = child.config
+    RegistryClient(mirror.url).push_blob("team/app", blob)
+    octets = {"Content-Type": "application/octet-stream"}
+    for ns in ("evil", "Docker.IO", "docker.io.", "quay.example", "ghcr.io"):
+        base, query = f"{mirror.url}/v2/{name}", {"ns": ns}
+        attempts = {
+            "upload": http.post(f"{base}/blobs/uploads/", params={**query, "digest": blob.digest},
+                                data=blob.data, headers=octets),
+            "session": http.post(f"{base}/blobs/uploads/", params=query),
+            "mount": http.post(f"{base}/blobs/uploads/",
+                               params={**query, "mount": blob.digest, "from": "team/app"}),
+            "manifest": http.put(f"{base}/manifests/v1", params=query, data=child.manifest.data,
+                                 headers={"Content-Type": child.manifest.media_type}),
+            "tag delete": http.delete(f"{base}/manifests/v1", params=query),
+            "manifest delete": http.delete(f"{base}/manifests/{APP.digest}", params=query),
+            "blob delete": http.delete(f"{base}/blobs/{APP.child('linux/amd64').config.digest}",
+                                       params=query),
+        }  # fmt: skip
+        for what, response in attempts.items():
+            assert response.status_code == 403, describe(response, f"{what} with ns={ns}")
+            assert oci_error_codes(response) == ["DENIED"], describe(response)
+    for path in (f"/v2/{name}/manifests/v1", f"/v2/library/app/manifests/v1?ns={HUB}"):
+        served = _manifest(http, mirror, path)
+        assert served.headers.get("Docker-Content-Digest") == APP.digest, describe(served)
