@@ -17,6 +17,7 @@ from . import config as config_module
 from .accesslog import AccessLogger
 from .app import configure_logging, create_app
 from .config import Config, ConfigError
+from .server import Listener
 from .tools import commands
 
 log = logging.getLogger("ocireg")
@@ -82,8 +83,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 async def _serve(config: Config) -> None:
     """Binds first: a taken port then fails before the app opens anything it must close."""
-    from .server import Listener
-
     listener = await Listener.bind(config.server)
     try:
         runner = web.AppRunner(create_app(config), handle_signals=False)

@@ -250,8 +250,8 @@ def _validate(config: Config) -> None:
     _validate_listen(config.server.listen)
     for key in ("header_timeout", "body_timeout", "keepalive_timeout"):
         _non_negative_duration(f"server.{key}", getattr(config.server, key))
-    _non_negative_count("server.max_connections", config.server.max_connections)
-    _non_negative_count("uploads.max_sessions", config.uploads.max_sessions)
+    _positive_count("server.max_connections", config.server.max_connections)
+    _positive_count("uploads.max_sessions", config.uploads.max_sessions)
     _non_negative_duration("uploads.expiry", config.uploads.expiry)
     if config.log.level.lower() not in LOG_LEVELS:
         raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
@@ -282,9 +282,10 @@ def _non_negative_duration(key: str, value: float) -> None:
         raise ConfigError(f"{key}: expected a duration of zero or more, got {value!r}")
 
 
-def _non_negative_count(key: str, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{key}: expected a count of zero or more, got {value!r}")
+def _positive_count(key: str, value: int) -> None:
+    """A cap of zero would refuse every connection or push: never what anyone means."""
+    if value < 1:
+        raise ConfigError(f"{key}: expected a count of one or more, got {value!r}")
 
 
 def redact_url(url: str) -> str:

@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass, field
 
 from ..errors import RegistryError
-from ..mediatypes import ParsedManifest, parse_manifest
+from ..mediatypes import ParsedManifest, read_stored_manifest
 from ..reference import ALGORITHMS, Digest
 from . import paths
 
@@ -92,9 +92,11 @@ def _blobs(root: str) -> dict[Digest, tuple[int, float]]:
 
 
 def read_manifest(root: str, digest: Digest) -> ParsedManifest:
-    """Blocking: a stored manifest, parsed; raises OSError or RegistryError."""
+    """Blocking: what a stored manifest refers to, read leniently (it may predate today's push
+    checks, or come from an upstream as it was), so gc never frees what it needs; raises OSError
+    or RegistryError."""
     with open(os.path.join(root, paths.blob_data(digest)), "rb") as handle:
-        return parse_manifest(handle.read(), None)
+        return read_stored_manifest(handle.read())
 
 
 def take_inventory(root: str) -> Inventory:

@@ -119,13 +119,16 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
         max_size=parse_size(args.max_size) if args.max_size else None,
         older_than=_duration(args.older_than, "--older-than") if args.older_than else None,
         grace=_duration(args.grace, "--grace"),
+        upload_expiry=config.uploads.expiry,
     )
     report = collect_garbage(_store_folder(config), options, _is_mirrored(config))
     verb = "would free" if args.dry_run else "freed"
     for manifest in report.manifests_removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {manifest}")
     return Progress("gc").finish(f"gc {verb} {human_bytes(report.bytes_freed)} ({report.blobs_removed} blobs, "
-                                 f"{len(report.manifests_removed)} manifests); {human_bytes(report.bytes_kept)} kept")
+                                 f"{len(report.manifests_removed)} manifests, {report.uploads_removed} upload "
+                                 f"sessions, {report.leftovers_removed} leftovers); "
+                                 f"{human_bytes(report.bytes_kept)} kept")
 
 
 def _verify(config: Config, args: argparse.Namespace) -> int:

@@ -73,7 +73,9 @@ async def _ingest_blob(uploads: LocalUploadStore, tar: tarfile.TarFile, member: 
         raise
     try:
         await upload.publish(digest)
-    except RegistryError:
+    except RegistryError as err:
+        if err.code != "DIGEST_INVALID":  # a full disk is no fault of the archive
+            raise
         raise ArchiveError(f"{member.name[:200]}: content does not match its digest (corrupted archive)") from None
 
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..mediatypes import INDEX_TYPES, parse_manifest
+from ..mediatypes import INDEX_TYPES, read_stored_manifest
 from ..reference import Digest
 from ..storage.protocols import Descriptor, Repository
 
@@ -65,6 +65,6 @@ async def walk_image(repo: Repository, digest: Digest, platforms: list[Platform]
     doc = json.loads(body)
     sizes = {d["digest"]: int(d.get("size", 0)) for d in [doc.get("config") or {}, *doc.get("layers", [])]
              if isinstance(d, dict) and "digest" in d}
-    for blob in parse_manifest(body, descriptor.media_type).blobs:
+    for blob in read_stored_manifest(body).blobs:
         content.blobs[blob] = sizes.get(str(blob), 0)
     return content

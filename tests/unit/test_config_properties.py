@@ -89,7 +89,7 @@ def test_any_value_of_one_setting_loads_or_raises_config_error_naming_it(setting
 
 
 durations = st.floats(min_value=0, max_value=1e9, allow_nan=False) | st.just(math.inf)
-counts = st.integers(min_value=0, max_value=2**40)
+counts = st.integers(min_value=1, max_value=2**40)
 components = st.from_regex(r"[a-z0-9]{1,8}(\.[a-z0-9]{1,8}){0,2}", fullmatch=True)
 
 

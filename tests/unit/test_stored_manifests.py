@@ -84,8 +84,6 @@ async def test_delete_of_a_lax_cached_manifest_drops_its_referrer_entry(tmp_path
     assert not await driver.exists(paths.referrer("cache/app", subject, digest))
 
 
-@pytest.mark.xfail(strict=True, reason="gc's inventory reads stored manifests with parse_manifest, the push "
-                   "checks, instead of read_stored_manifest")
 async def test_gc_keeps_the_blobs_of_a_lax_cached_manifest(tmp_path: Path) -> None:
     driver = FilesystemDriver(str(tmp_path))
     repo = LocalRegistry(driver).repository("cache/app")
