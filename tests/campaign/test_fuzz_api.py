@@ -16,6 +16,7 @@ holds no traceback, and the server still serves what was pushed before the fuzzi
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 from collections.abc import Iterator
@@ -43,6 +44,23 @@ REPO = "fuzz/app"
 IMAGE = build_image(OCI, seed="campaign-fuzz")
 LAYER = IMAGE.children[0].layers[0]
 MIRROR_UPSTREAM = "docker.io"
+SECRET = "campaign-upstream-password-7f3c"  # the mirror's upstream password: never in an answer
+HOSTILE_NAMES = [
+    "..", "../..", "a/../../b", "./a", "a//b", "a/./b", "%2e%2e", "%2e%2e/%2e%2e/etc", "..%2f..%2fetc",
+    "a%00b", "_layers", "a/_manifests", "A", "a" * 3000, "/".join(["a"] * 300), "a%20b", "a%0d%0aX-Injected:%201",
+    "docker.io/..", "docker.io/../../x",
+]
+ROUTES = [
+    ("GET", "/v2/{name}/tags/list"), ("GET", "/v2/{name}/referrers/{digest}"),
+    ("POST", "/v2/{name}/blobs/uploads/"), ("GET", "/v2/{name}/blobs/uploads/{uuid}"),
+    ("PATCH", "/v2/{name}/blobs/uploads/{uuid}"), ("PUT", "/v2/{name}/blobs/uploads/{uuid}?digest={digest}"),
+    ("DELETE", "/v2/{name}/blobs/uploads/{uuid}"), ("GET", "/v2/{name}/blobs/{digest}"),
+    ("HEAD", "/v2/{name}/blobs/{digest}"), ("DELETE", "/v2/{name}/blobs/{digest}"),
+    ("GET", "/v2/{name}/manifests/{reference}"), ("PUT", "/v2/{name}/manifests/{reference}"),
+    ("DELETE", "/v2/{name}/manifests/{reference}"), ("POST", "/v2/{name}/blobs/uploads/?mount={digest}&from={name}"),
+]
+HOSTILE_VALUES = {"uuid": ["..", "../../uploads", "%2e%2e%2f", "0" * 36], "digest": ["sha256:..", "sha256:" + "0" * 64,
+                  "sha256:../../x", "md5:" + "0" * 32], "reference": ["..", "../_tags/x", "v1", "sha256:.."]}
 
 schema = schemathesis.openapi.from_path(str(DOCUMENT))
 schema.config.generation.update(
@@ -80,7 +98,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     config = outside / "ocireg.toml"
     config.write_text(
         f'[mirror]\ndefault = ""\n\n[[mirror.upstreams]]\nname = "{MIRROR_UPSTREAM}"\n'
-        f'url = "http://{LOOPBACK}:{free_port()}"\n'
+        f'url = "http://{LOOPBACK}:{free_port()}"\nusername = "fuzz"\npassword = "{SECRET}"\n'
     )
     with ocireg_server(workdir, ["--config", str(config), "--log-level", "warning"]) as endpoint:
         RegistryClient(endpoint.url).push_image(REPO, IMAGE, "v1")
@@ -120,6 +138,7 @@ def check_answer(answer: Answer) -> None:
         assert answer.status == 503 and codes == ["UNAVAILABLE"] and _mirrored(answer.url), str(answer)
     if answer.status >= 400 and answer.method != "HEAD":
         assert codes and all(code in CODES for code in codes), str(answer)
+    assert SECRET.encode() not in answer.content and SECRET not in str(answer.headers), str(answer)
 
 
 def _error_codes(content: bytes) -> list[str]:
@@ -155,6 +174,36 @@ def test_fuzz_operation(case: schemathesis.Case[Any], target: Target) -> None:
                         dict(response.headers), response.content))
 
 
+def raw_exchange(port: int, method: str, target: str) -> Answer:
+    """The request target exactly as given (no client normalizes `..` away), a small body."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT)
+    try:
+        body = b"{}" if method in ("PUT", "PATCH", "POST") else None
+        connection.request(method, target, body=body)
+        response = connection.getresponse()
+        return Answer(method, target, response.status, dict(response.getheaders()), response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(("method", "route"), ROUTES)
+def test_hostile_path_values(target: Target, method: str, route: str) -> None:
+    """Traversal, reserved folders, NUL, CR LF, huge names, every route: a clean OCI error or success."""
+    for name in HOSTILE_NAMES:
+        for values in _variants(route):
+            path = route.format(name=name, **values)
+            check_answer(raw_exchange(target.endpoint.port, method, path))
+
+
+def _variants(route: str) -> list[dict[str, str]]:
+    defaults = {"uuid": "0" * 36, "digest": LAYER.digest, "reference": "v1"}
+    variants = [defaults]
+    for key, hostile in HOSTILE_VALUES.items():
+        if "{" + key + "}" in route:
+            variants += [{**defaults, key: value} for value in hostile]
+    return variants
+
+
 def test_nothing_written_outside_the_data_folder(target: Target) -> None:
     after = _files_outside(target.outside, target.endpoint.data_dir)
     assert after == target.before, sorted(after - target.before)
@@ -172,3 +221,14 @@ def test_still_serves_what_was_pushed(target: Target) -> None:
     client.push_image(REPO, IMAGE, "v1")
     got = _session().get(f"{target.endpoint.url}/v2/{REPO}/blobs/{LAYER.digest}", timeout=REQUEST_TIMEOUT)
     assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == LAYER.digest[7:]
+
+
+def test_request_line_too_long_is_an_oci_error(target: Target) -> None:
+    """Past aiohttp's 8190-byte request line: still an OCI error body, and no traceback logged.
+
+    Last in the module: it checks its own slice of the log, after the module-wide check."""
+    logged = len(target.endpoint.process.log_text())
+    answer = raw_exchange(target.endpoint.port, "GET", f"/v2/{'a' * 9000}/tags/list")
+    assert answer.status in (400, 414), str(answer)
+    assert _error_codes(answer.content), str(answer)
+    assert "Traceback" not in target.endpoint.process.log_text()[logged:]
