@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from .config import ServerConfig
+from .errors import RegistryError
 
 log = logging.getLogger("ocireg")
 BACKLOG = 1024
@@ -104,6 +106,19 @@ class ConnectionHandler(RequestHandler):
             return await super().finish_response(request, resp, start_time)
         finally:
             self._in_request = bool(self._messages)
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """A request the HTTP parser refused (a line past its limit, a malformed head) gets an
+        OCI error body like every other refusal. aiohttp would answer in plain text that quotes
+        the offending bytes and log a traceback per request: a hostile client could fill the log."""
+        if not isinstance(exc, HttpProcessingError) or status >= 500:
+            return super().handle_error(request, status, exc, message)
+        log.info("refused a malformed request from %s: %s", request.remote, type(exc).__name__)
+        error = RegistryError("UNSUPPORTED", f"malformed HTTP request ({type(exc).__name__})", status=status)
+        response = error.response("GET")
+        response.force_close()
+        return response
 
     def _start_head_clock(self) -> None:
         self._stop_head_clock()
