@@ -87,7 +87,8 @@ def test_every_operation_documents_its_errors() -> None:
 def test_error_body_names_every_code() -> None:
     schema = load_document()["components"]["schemas"]["ErrorBody"]
     codes = schema["properties"]["errors"]["items"]["properties"]["code"]["enum"]
-    assert set(codes) == set(CODES)
+    # 499 only names, in the access log, a request whose client hung up: no client receives it.
+    assert set(codes) == set(CODES) - {"CLIENT_CLOSED_REQUEST"}
 
 
 def test_every_documented_error_status_is_an_error_code_status() -> None:

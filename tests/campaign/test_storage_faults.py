@@ -192,11 +192,12 @@ class FailingDriver(FilesystemDriver):
 
     fail: str | None = None
 
-    async def append(self, path: str) -> LocalFileWriter:
-        writer = await super().append(path)
+    async def append(self, path: str, *, create: bool = False) -> LocalFileWriter:
+        writer = await super().append(path, create=create)
         if self.fail is None or self.fail not in path:
             return writer
-        return FailingWriter(writer._handle)
+        assert writer._fd is not None
+        return FailingWriter(writer._fd)  # takes over the descriptor; `writer` is dropped unclosed
 
     async def write(self, path: str, data: bytes) -> None:
         if self.fail is not None and self.fail in path:
