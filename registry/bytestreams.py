@@ -27,11 +27,13 @@ async def batched(chunks: AsyncIterable[bytes], size: int = BATCH) -> AsyncItera
 async def paced(chunks: AsyncIterable[bytes], pause: float,
                 stalled: Callable[[], Exception]) -> AsyncIterator[bytes]:
     """`chunks`, but no wait for the next one may last longer than `pause`: a client that stops
-    sending mid-body must not hold what its request holds (an upload session) forever."""
+    sending mid-body must not hold what its request holds (an upload session) forever. A pause
+    of zero means no limit, as for the other timeouts."""
     iterator = aiter(chunks)
+    limit = pause if pause > 0 else None
     while True:
         try:
-            async with asyncio.timeout(pause):
+            async with asyncio.timeout(limit):
                 chunk = await anext(iterator)
         except StopAsyncIteration:
             return
