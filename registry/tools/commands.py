@@ -1,4 +1,7 @@
-"""The tool commands behind `ocireg seed|export|import|gc|verify|hosts`."""
+"""The tool commands behind `ocireg seed|export|import|gc|verify|hosts`.
+
+Dependency direction: the CLI depends on this module; the tools get their store and mirror from
+`registry.compose` (the only way any tool reaches `mirror`), never by building them."""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ import math
 import os
 from collections.abc import Callable
 
-from mirror.routing import Router
-from mirror.seed import seed
-
+from ..compose import Services, StoreMissing, build_services, open_services
 from ..config import Config, parse_duration
 from ..storage.gc import GcOptions, collect_garbage
 from .errors import CommandError
@@ -19,7 +20,7 @@ from .hosts import render
 from .imageref import ImageRefError, parse_image, read_image_list
 from .importer import import_archive
 from .progress import Progress, human_bytes
-from .runtime import open_registry
+from .seed import seed
 from .verify import verify
 from .walk import Platform
 
@@ -43,12 +44,12 @@ def parse_size(text: str) -> int:
     return int(size)
 
 
-def _store_folder(config: Config) -> str:
+def _existing_store(config: Config) -> Services:
     """gc and verify read an existing store: a mistyped --data must not look like a clean one."""
-    root = config.storage.root
-    if not os.path.isdir(root):
-        raise UsageError(f"{root}: no such data folder")
-    return root
+    try:
+        return build_services(config, require_store=True)
+    except StoreMissing as err:
+        raise UsageError(str(err)) from None
 
 
 def _image_list(path: str) -> list[str]:
@@ -79,8 +80,10 @@ def _seed(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await seed(registry, images, platforms, args.jobs, Progress("seed"))
+        async with open_services(config) as services:
+            if services.mirror is None:
+                raise UsageError("no upstream is configured: seed fills the mirror cache from [[mirror.upstreams]]")
+            return await seed(services.mirror, images, platforms, args.jobs, Progress("seed"))
     return asyncio.run(run())
 
 
@@ -92,8 +95,8 @@ def _export(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: no such folder {folder}")
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await export(registry, list(args.images), args.output, Progress("export"))
+        async with open_services(config) as services:
+            return await export(services, list(args.images), args.output, Progress("export"))
     return asyncio.run(run())
 
 
@@ -103,14 +106,9 @@ def _import(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{args.archive}: {why}")
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await import_archive(registry, args.archive, args.name, Progress("import"))
+        async with open_services(config) as services:
+            return await import_archive(services.local, args.archive, args.name, Progress("import"))
     return asyncio.run(run())
-
-
-def _is_mirrored(config: Config) -> Callable[[str], bool]:
-    router = Router(config.mirror)
-    return lambda name: router.mirrored_namespace(name) is not None
 
 
 def _gc(config: Config, args: argparse.Namespace) -> int:
@@ -121,7 +119,8 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
         grace=_duration(args.grace, "--grace"),
         upload_expiry=config.uploads.expiry,
     )
-    report = collect_garbage(_store_folder(config), options, _is_mirrored(config))
+    services = _existing_store(config)
+    report = collect_garbage(config.storage.root, options, services.is_mirrored)
     verb = "would free" if args.dry_run else "freed"
     for manifest in report.manifests_removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {manifest}")
@@ -132,8 +131,8 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
 
 
 def _verify(config: Config, args: argparse.Namespace) -> int:
-    return verify(_store_folder(config), args.repair, _is_mirrored(config), Progress("verify"),
-                  config.uploads.expiry)
+    services = _existing_store(config)
+    return verify(config.storage.root, args.repair, services.is_mirrored, Progress("verify"), config.uploads.expiry)
 
 
 def _hosts(config: Config, args: argparse.Namespace) -> int:
