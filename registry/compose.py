@@ -83,7 +83,8 @@ def build_services(config: Config, *, driver: Driver | None = None, require_stor
         driver = FilesystemDriver(config.storage.root)
     local = LocalRegistry(driver)
     mirror = MirrorRegistry(local, config.mirror) if mirror_configured(config) else None
-    return Services(config=config, driver=driver, local=local, mirror=mirror, router=Router(config.mirror))
+    router = mirror.router if mirror is not None else Router(config.mirror)
+    return Services(config=config, driver=driver, local=local, mirror=mirror, router=router)
 
 
 @asynccontextmanager

@@ -34,6 +34,7 @@ def test_the_mirror_sits_on_the_one_store(tmp_path: Path) -> None:
     assert services.mirror.local is services.local
     assert services.repositories is services.mirror
     assert services.local.driver is services.driver
+    assert services.router is services.mirror.router, "two routers could disagree about a name"
     assert services.upstream_names == frozenset({"docker.io"})
     assert services.is_mirrored("docker.io/library/alpine")
     assert not services.is_mirrored("team/app")
