@@ -1,28 +1,28 @@
-"""create_app(config): driver -> stores -> mirror -> routes, every failure through one mapper."""
+"""create_app(config): the services of `compose` behind the route table, every failure through one mapper.
+
+Dependency direction: this module depends on `compose` (which alone knows the concrete store and
+mirror classes), `routes` and the handlers; nothing below it imports it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from mirror.registry import MirrorRegistry
-
+from .compose import Services, build_services
 from .config import Config
 from .errors import error_middleware
 from .handlers.base import API_VERSION_HEADER
-from .keys import CONFIG, REGISTRY
+from .keys import CONFIG, REGISTRY, SERVICES
 from .mediatypes import MAX_MANIFEST_BYTES
 from .routes import add_routes
-from .storage.driver.filesystem import FilesystemDriver
 from .storage.local import LocalRegistry
-from .storage.protocols import Registry
 from .storage.uploads import expire_sessions
 
-MIRROR = web.AppKey("mirror", MirrorRegistry)
 LOCAL = web.AppKey("local", LocalRegistry)  # the store under the mirror: sessions, hashes
 log = logging.getLogger("ocireg")
 
@@ -31,16 +31,17 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
     """The API version on every answer; `OCI-Namespace` when `ns` picked an upstream."""
     response.headers.update(API_VERSION_HEADER)
     ns = request.query.get("ns")
-    mirror = request.app.get(MIRROR)
+    mirror = request.app[SERVICES].mirror
     if mirror is not None and mirror.is_namespace(ns):
         response.headers["OCI-Namespace"] = str(ns)
 
 
-async def _mirror_connections(app: web.Application) -> AsyncIterator[None]:
-    mirror = app[MIRROR]
-    await mirror.open()
+async def _open_services(app: web.Application) -> AsyncIterator[None]:
+    """Upstream connections live as long as the app runs, whoever built the services."""
+    services = app[SERVICES]
+    await services.open()
     yield
-    await mirror.close()
+    await services.close()
 
 
 def _session_expiry(local: LocalRegistry, expiry: float) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -66,19 +67,23 @@ def _session_expiry(local: LocalRegistry, expiry: float) -> Callable[[web.Applic
     return run
 
 
-def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_MANIFEST_BYTES + 1)
+def create_app(config: Config, services: Services | None = None, *,
+               middlewares: Sequence[Middleware] = ()) -> web.Application:
+    """`services` defaults to `build_services(config)`. `middlewares` run inside the error
+    middleware, before the handlers: what they raise is rendered as an OCI error, and
+    `routes.action_of` tells them what a request asks (the slot for access control)."""
+    if services is None:
+        services = build_services(config)
+    app = web.Application(middlewares=[error_middleware, *middlewares], client_max_size=MAX_MANIFEST_BYTES + 1)
     app[CONFIG] = config
-    local = LocalRegistry(FilesystemDriver(config.storage.root))
+    app[SERVICES] = services
+    local = services.local
+    # Only the server caps upload sessions: the limit protects it from clients, not from its operator's tools.
     local.hashes.limit = config.uploads.max_sessions
     app[LOCAL] = local
     app.cleanup_ctx.append(_session_expiry(local, config.uploads.expiry))
-    registry: Registry = local
-    if config.mirror.upstreams:
-        mirror = MirrorRegistry(local, config.mirror)
-        app[MIRROR] = registry = mirror
-        app.cleanup_ctx.append(_mirror_connections)
-    app[REGISTRY] = registry
+    app.cleanup_ctx.append(_open_services)
+    app[REGISTRY] = services.repositories
     app.on_response_prepare.append(_common_headers)
     add_routes(app)
     return app

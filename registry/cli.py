@@ -1,4 +1,7 @@
-"""The `ocireg` command."""
+"""The `ocireg` command: `serve` here, the tools from `registry.tools.commands`.
+
+Dependency direction: this module sits on top; it depends on `app` (serve) and the tools, and
+nothing imports it but `registry.__main__` and the `ocireg` entry point."""
 
 from __future__ import annotations
 
@@ -25,47 +28,10 @@ log = logging.getLogger("ocireg")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocireg", description="A local OCI registry and pull-through mirror.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the registry")
-    _common_options(serve)
-    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:5000)")
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--offline", action="store_true", help="serve the mirror's cache only, never ask upstream")
-    seed = commands.add_parser("seed", help="fetch images from their upstreams into the mirror cache")
-    _common_options(seed)
-    seed.add_argument("images", nargs="*", metavar="IMAGE")
-    seed.add_argument("-f", "--file", help="a file of image references, one a line, # comments")
-    seed.add_argument("--platform", action="append", default=[], help="os/arch[/variant]; repeatable (default all)")
-    seed.add_argument("--jobs", type=int, default=4, help="images fetched at once (default 4)")
-    export = commands.add_parser("export", help="write images to an OCI layout archive")
-    _common_options(export)
-    export.add_argument("-o", "--output", required=True, help="the archive to write (.tar)")
-    export.add_argument("images", nargs="+", metavar="IMAGE")
-    load = commands.add_parser("import", help="load an OCI layout archive into the store")
-    _common_options(load)
-    load.add_argument("archive")
-    load.add_argument("--name", help="repository for entries whose ref name is only a tag")
-    gc = commands.add_parser("gc", help="remove content nothing references")
-    _common_options(gc)
-    gc.add_argument("--dry-run", action="store_true", help="report what would go, remove nothing")
-    gc.add_argument("--untagged", action="store_true", help="also remove manifests no tag or referrer keeps")
-    gc.add_argument("--max-size", metavar="SIZE",
-                    help="evict least recently pulled mirror content down to SIZE (e.g. 20G)")
-    gc.add_argument("--older-than", metavar="AGE", help="evict mirror content not pulled for AGE (e.g. 30d)")
-    gc.add_argument("--grace", metavar="AGE", default="1h", help="never remove content younger than this (default 1h)")
-    verify = commands.add_parser("verify", help="re-hash blobs, check links, manifests and tags")
-    _common_options(verify)
-    verify.add_argument("--repair", action="store_true", help="quarantine corrupted blobs, drop broken links")
-    hosts = commands.add_parser("hosts", help="print client configuration for this server")
-    _common_options(hosts)
-    hosts.add_argument("--listen", metavar="HOST:PORT", help="the address clients use (default from config)")
-    hosts.add_argument("--mirror-of", default="docker.io", help="registries to mirror, comma separated")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_serve(subparsers)
+    commands.add_commands(subparsers)
     return parser
-
-
-def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    parser.add_argument("--data", metavar="DIR", help="storage folder (default ./data)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -79,6 +45,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     if getattr(args, "log_level", None):
         flags.setdefault("log", {})["level"] = args.log_level
     return flags
+
+
+def _add_serve(subparsers: commands.Subparsers[argparse.ArgumentParser]) -> None:
+    """`serve`'s arguments, beside the functions that run it."""
+    serve = subparsers.add_parser("serve", help="run the registry")
+    commands.common_options(serve)
+    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:5000)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--offline", action="store_true", help="serve the mirror's cache only, never ask upstream")
 
 
 async def _serve(config: Config) -> None:

@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from registry.app import create_app
+from registry.compose import build_services
 from registry.config import Config, MirrorConfig, StorageConfig, UpstreamConfig
 
 CLOSED_UPSTREAM = UpstreamConfig("docker.io", "http://127.0.0.1:9")
@@ -32,5 +33,5 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def app(data_dir: Path) -> web.Application:
     """The mirror's one upstream is a closed loopback port: API tests never leave the machine."""
-    mirror = MirrorConfig(upstreams=(CLOSED_UPSTREAM,))
-    return create_app(Config(storage=StorageConfig(root=str(data_dir)), mirror=mirror))
+    config = Config(storage=StorageConfig(root=str(data_dir)), mirror=MirrorConfig(upstreams=(CLOSED_UPSTREAM,)))
+    return create_app(config, build_services(config))

@@ -1,4 +1,7 @@
-"""The tool commands behind `ocireg seed|export|import|gc|verify|hosts`."""
+"""The tool commands behind `ocireg seed|export|import|gc|verify|hosts`.
+
+Dependency direction: the CLI depends on this module; the tools get their store and mirror from
+`registry.compose` (the only way any tool reaches `mirror`), never by building them."""
 
 from __future__ import annotations
 
@@ -7,10 +10,9 @@ import asyncio
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from mirror.routing import Router
-from mirror.seed import seed
-
+from ..compose import Services, StoreMissing, build_services, open_services
 from ..config import Config, parse_duration
 from ..storage.gc import GcOptions, collect_garbage
 from .errors import CommandError
@@ -19,9 +21,12 @@ from .hosts import render
 from .imageref import ImageRefError, parse_image, read_image_list
 from .importer import import_archive
 from .progress import Progress, human_bytes
-from .runtime import open_registry
+from .seed import seed
 from .verify import verify
 from .walk import Platform
+
+Runner = Callable[[Config, argparse.Namespace], int]
+Subparsers = argparse._SubParsersAction  # the `add_subparsers()` object of argparse
 
 SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
               "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
@@ -29,6 +34,22 @@ SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
 
 class UsageError(Exception):
     """Arguments that cannot work; the message says which."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `ocireg` subcommand: its arguments and the function that runs it, defined side by side."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Runner
+
+
+def common_options(parser: argparse.ArgumentParser) -> None:
+    """What every command, `serve` included, accepts: where the configuration and the data are."""
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--data", metavar="DIR", help="storage folder (default ./data)")
 
 
 def parse_size(text: str) -> int:
@@ -43,12 +64,12 @@ def parse_size(text: str) -> int:
     return int(size)
 
 
-def _store_folder(config: Config) -> str:
+def _existing_store(config: Config) -> Services:
     """gc and verify read an existing store: a mistyped --data must not look like a clean one."""
-    root = config.storage.root
-    if not os.path.isdir(root):
-        raise UsageError(f"{root}: no such data folder")
-    return root
+    try:
+        return build_services(config, require_store=True)
+    except StoreMissing as err:
+        raise UsageError(str(err)) from None
 
 
 def _image_list(path: str) -> list[str]:
@@ -67,6 +88,14 @@ def _duration(text: str, what: str) -> float:
         raise UsageError(f"{what} {text!r}: expected a duration like 30m, 12h or 7d") from None
 
 
+def _seed_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="*", metavar="IMAGE")
+    parser.add_argument("-f", "--file", help="a file of image references, one a line, # comments")
+    parser.add_argument("--platform", action="append", default=[],
+                        help="os/arch[/variant]; repeatable (default all)")
+    parser.add_argument("--jobs", type=int, default=4, help="images fetched at once (default 4)")
+
+
 def _seed(config: Config, args: argparse.Namespace) -> int:
     texts = list(args.images) + (_image_list(args.file) if args.file else [])
     if not texts:
@@ -79,9 +108,19 @@ def _seed(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await seed(registry, images, platforms, args.jobs, Progress("seed"))
+        async with open_services(config) as services:
+            if services.mirror is None:
+                raise UsageError("no upstream is configured: seed fills the mirror cache from [[mirror.upstreams]]")
+            return await seed(services.mirror, images, platforms, args.jobs, Progress("seed"))
     return asyncio.run(run())
+
+
+SEED = Command("seed", "fetch images from their upstreams into the mirror cache", _seed_arguments, _seed)
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="the archive to write (.tar)")
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def _export(config: Config, args: argparse.Namespace) -> int:
@@ -92,9 +131,17 @@ def _export(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: no such folder {folder}")
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await export(registry, list(args.images), args.output, Progress("export"))
+        async with open_services(config) as services:
+            return await export(services, list(args.images), args.output, Progress("export"))
     return asyncio.run(run())
+
+
+EXPORT = Command("export", "write images to an OCI layout archive", _export_arguments, _export)
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("archive")
+    parser.add_argument("--name", help="repository for entries whose ref name is only a tag")
 
 
 def _import(config: Config, args: argparse.Namespace) -> int:
@@ -103,14 +150,22 @@ def _import(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{args.archive}: {why}")
 
     async def run() -> int:
-        async with open_registry(config) as registry:
-            return await import_archive(registry, args.archive, args.name, Progress("import"))
+        async with open_services(config) as services:
+            return await import_archive(services.local, args.archive, args.name, Progress("import"))
     return asyncio.run(run())
 
 
-def _is_mirrored(config: Config) -> Callable[[str], bool]:
-    router = Router(config.mirror)
-    return lambda name: router.mirrored_namespace(name) is not None
+IMPORT = Command("import", "load an OCI layout archive into the store", _import_arguments, _import)
+
+
+def _gc_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="report what would go, remove nothing")
+    parser.add_argument("--untagged", action="store_true", help="also remove manifests no tag or referrer keeps")
+    parser.add_argument("--max-size", metavar="SIZE",
+                        help="evict least recently pulled mirror content down to SIZE (e.g. 20G)")
+    parser.add_argument("--older-than", metavar="AGE", help="evict mirror content not pulled for AGE (e.g. 30d)")
+    parser.add_argument("--grace", metavar="AGE", default="1h",
+                        help="never remove content younger than this (default 1h)")
 
 
 def _gc(config: Config, args: argparse.Namespace) -> int:
@@ -121,7 +176,8 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
         grace=_duration(args.grace, "--grace"),
         upload_expiry=config.uploads.expiry,
     )
-    report = collect_garbage(_store_folder(config), options, _is_mirrored(config))
+    services = _existing_store(config)
+    report = collect_garbage(config.storage.root, options, services.is_mirrored)
     verb = "would free" if args.dry_run else "freed"
     for manifest in report.manifests_removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {manifest}")
@@ -131,9 +187,24 @@ def _gc(config: Config, args: argparse.Namespace) -> int:
                                  f"{human_bytes(report.bytes_kept)} kept")
 
 
+GC = Command("gc", "remove content nothing references", _gc_arguments, _gc)
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repair", action="store_true", help="quarantine corrupted blobs, drop broken links")
+
+
 def _verify(config: Config, args: argparse.Namespace) -> int:
-    return verify(_store_folder(config), args.repair, _is_mirrored(config), Progress("verify"),
-                  config.uploads.expiry)
+    services = _existing_store(config)
+    return verify(config.storage.root, args.repair, services.is_mirrored, Progress("verify"), config.uploads.expiry)
+
+
+VERIFY = Command("verify", "re-hash blobs, check links, manifests and tags", _verify_arguments, _verify)
+
+
+def _hosts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", metavar="HOST:PORT", help="the address clients use (default from config)")
+    parser.add_argument("--mirror-of", default="docker.io", help="registries to mirror, comma separated")
 
 
 def _hosts(config: Config, args: argparse.Namespace) -> int:
@@ -142,13 +213,22 @@ def _hosts(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
-    "seed": _seed, "export": _export, "import": _import, "gc": _gc, "verify": _verify, "hosts": _hosts,
-}
+HOSTS = Command("hosts", "print client configuration for this server", _hosts_arguments, _hosts)
+
+TOOLS = (SEED, EXPORT, IMPORT, GC, VERIFY, HOSTS)
+COMMANDS: dict[str, Runner] = {command.name: command.run for command in TOOLS}
+
+
+def add_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    """Every tool's subcommand, in the order `ocireg --help` lists them."""
+    for command in TOOLS:
+        parser = subparsers.add_parser(command.name, help=command.help)
+        common_options(parser)
+        command.arguments(parser)
 
 
 def run(command: str, config: Config, args: argparse.Namespace) -> int:
     return COMMANDS[command](config, args)
 
 
-__all__ = ["COMMANDS", "CommandError", "UsageError", "parse_size", "run"]
+__all__ = ["COMMANDS", "CommandError", "UsageError", "add_commands", "common_options", "parse_size", "run"]

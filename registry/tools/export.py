@@ -9,9 +9,7 @@ import asyncio
 import os
 from typing import Any
 
-from mirror.fill import stored
-from mirror.registry import MirrorRegistry
-
+from ..compose import Services, stored
 from ..errors import RegistryError
 from ..reference import Digest
 from .archive import CONTAINERD_NAME, OCI_INDEX, REF_NAME, write_archive
@@ -21,23 +19,23 @@ from .progress import Progress, human_bytes
 from .walk import walk_image
 
 
-async def resolve_name(registry: MirrorRegistry, text: str) -> ImageRef:
+async def resolve_name(services: Services, text: str) -> ImageRef:
     """A name pushed to ocireg as written (`team/app:v1`) is exported as such; anything else is
     read with Docker's conventions (`alpine` is `docker.io/library/alpine`)."""
     local = parse_image(text, None)
-    if registry.router.mirrored_namespace(local.name) is None and await registry.local.repository(local.name).exists():
+    if not services.is_mirrored(local.name) and await services.local.repository(local.name).exists():
         return local
-    return parse_image(text, set(registry.router.upstreams))
+    return parse_image(text, set(services.upstream_names))
 
 
-async def _collect(registry: MirrorRegistry, image: ImageRef) -> tuple[dict[str, Any], dict[Digest, str]]:
-    repo = registry.repository(image.name)
+async def _collect(services: Services, image: ImageRef) -> tuple[dict[str, Any], dict[Digest, str]]:
+    repo = services.repositories.repository(image.name)
     digest = image.digest or await repo.tags.resolve(image.reference)
     content = await walk_image(repo, digest, [])
     for blob in content.blobs:
         await stored(await repo.blobs.open(blob))
     digests = [*content.blobs, *(descriptor.digest for descriptor, _ in content.manifests)]
-    paths = {digest: registry.local.content.path(digest) for digest in digests}
+    paths = {digest: services.local.content.path(digest) for digest in digests}
     top = content.manifests[0][0]
     entry = {"mediaType": top.media_type, "digest": str(top.digest), "size": top.size,
              "annotations": {CONTAINERD_NAME: str(image)}}
@@ -55,14 +53,14 @@ def _name_entries(entries: list[tuple[ImageRef, dict[str, Any]]]) -> list[dict[s
     return [entry for _, entry in entries]
 
 
-async def export(registry: MirrorRegistry, texts: list[str], output: str, progress: Progress) -> int:
+async def export(services: Services, texts: list[str], output: str, progress: Progress) -> int:
     entries: list[tuple[ImageRef, dict[str, Any]]] = []
     blobs: dict[Digest, str] = {}
     progress.total_items = len(texts)
     for text in texts:
         try:
-            image = await resolve_name(registry, text)
-            entry, paths = await _collect(registry, image)
+            image = await resolve_name(services, text)
+            entry, paths = await _collect(services, image)
         except (RegistryError, ImageRefError) as err:
             progress.fail(text, err.message if isinstance(err, RegistryError) else str(err))
             continue

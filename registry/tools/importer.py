@@ -10,12 +10,10 @@ import json
 import tarfile
 from typing import Any
 
-from mirror.registry import MirrorRegistry
-
 from ..errors import RegistryError
 from ..mediatypes import MAX_MANIFEST_BYTES, parse_manifest
 from ..reference import Digest, parse_name
-from ..storage.local import LocalRepository
+from ..storage.local import LocalRegistry, LocalRepository
 from ..storage.uploads import LocalUploadStore
 from .archive import (
     CONTAINERD_NAME,
@@ -35,9 +33,9 @@ SCRATCH = "ocireg-import"
 READ = 1024 * 1024
 
 
-async def _ingest_blobs(registry: MirrorRegistry, path: str, progress: Progress) -> dict[str, Any]:
+async def _ingest_blobs(store: LocalRegistry, path: str, progress: Progress) -> dict[str, Any]:
     """Streams every blob into the content store; returns index.json."""
-    uploads = registry.local.repository(SCRATCH).uploads
+    uploads = store.repository(SCRATCH).uploads
     index: dict[str, Any] | None = None
     with open_archive(path) as tar:
         for member in tar:
@@ -128,18 +126,18 @@ def _entry_image(digest: str, annotations: dict[str, Any], default_name: str | N
     return parse_image(f"{default_name}:{ref}" if ref else default_name, None)
 
 
-async def _check_complete(registry: MirrorRegistry, digest: Digest) -> None:
-    content = registry.local.content
+async def _check_complete(store: LocalRegistry, digest: Digest) -> None:
+    content = store.content
     if not await content.exists(digest):
         raise ArchiveError(f"{digest} is referenced but not in the archive or the store")
     body = await content.read(digest)
     parsed = parse_manifest(body, None)
     for child in parsed.manifests:
-        await _check_complete(registry, child)
+        await _check_complete(store, child)
     for blob in parsed.blobs:
         if not await content.exists(blob):
             raise ArchiveError(f"blob {blob} of manifest {digest} is missing")
-    await _check_sizes(registry, digest, body)
+    await _check_sizes(store, digest, body)
 
 
 def _descriptors(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,10 +145,10 @@ def _descriptors(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in found if isinstance(d, dict) and isinstance(d.get("digest"), str)]
 
 
-async def _check_sizes(registry: MirrorRegistry, digest: Digest, body: bytes) -> None:
+async def _check_sizes(store: LocalRegistry, digest: Digest, body: bytes) -> None:
     """Every descriptor's size must be the size of the content it names: a client trusts the
     descriptor (Content-Length checks, progress, preallocation) and would be misled."""
-    content = registry.local.content
+    content = store.content
     for descriptor in _descriptors(json.loads(body)):  # parse_manifest accepted it: an object
         try:
             named = Digest.parse(descriptor["digest"])
@@ -165,36 +163,36 @@ def _same_size(declared: Any, actual: int, what: str) -> None:
         raise ArchiveError(f"{what} holds {actual} bytes but its descriptor says {declared!r}")
 
 
-async def _link(repo: LocalRepository, registry: MirrorRegistry, digest: Digest) -> str:
+async def _link(repo: LocalRepository, store: LocalRegistry, digest: Digest) -> str:
     """Blobs, then children, then the manifest itself: links never point at incomplete images.
     The manifest goes through the same `put` a client's push does, so whatever a push records
     beside the link (the referrers index, for a manifest with a `subject`) is recorded too."""
-    content = registry.local.content
+    content = store.content
     body = await content.read(digest)
     parsed = parse_manifest(body, None)
     for blob in parsed.blobs:
         await repo.blobs.link(blob, await content.size(blob))
     for child in parsed.manifests:
-        await _link(repo, registry, child)
+        await _link(repo, store, child)
     await repo.manifests.put(body, parsed.media_type, digest)
     return parsed.media_type
 
 
-async def _link_image(registry: MirrorRegistry, image: ImageRef, digest: Digest) -> None:
+async def _link_image(store: LocalRegistry, image: ImageRef, digest: Digest) -> None:
     """Each image is complete when its tag appears: the tag is written last."""
-    repo = registry.local.repository(parse_name(image.name))
-    await _link(repo, registry, digest)
+    repo = store.repository(parse_name(image.name))
+    await _link(repo, store, digest)
     if image.tag:
         await repo.tags.set(image.tag, digest)
 
 
-async def import_archive(registry: MirrorRegistry, path: str, default_name: str | None, progress: Progress) -> int:
+async def import_archive(store: LocalRegistry, path: str, default_name: str | None, progress: Progress) -> int:
     """Archive-wide failures raise CommandError naming the archive: nothing was linked then."""
     try:
-        entries = _entries(await _ingest_blobs(registry, path, progress), default_name)
+        entries = _entries(await _ingest_blobs(store, path, progress), default_name)
         for _, digest, size in entries:
-            await _check_complete(registry, digest)
-            _same_size(size, await registry.local.content.size(digest), f"{digest} (named by {INDEX_FILE})")
+            await _check_complete(store, digest)
+            _same_size(size, await store.content.size(digest), f"{digest} (named by {INDEX_FILE})")
     except OSError as err:
         raise CommandError(f"{path}: {err.strerror or err}; nothing imported") from None
     except (ArchiveError, ImageRefError, ValueError, RecursionError, tarfile.TarError) as err:
@@ -203,7 +201,7 @@ async def import_archive(registry: MirrorRegistry, path: str, default_name: str 
         raise CommandError(f"{path}: {err.message}; nothing imported") from None
     for image, digest, _ in entries:
         try:
-            await _link_image(registry, image, digest)
+            await _link_image(store, image, digest)
         except (RegistryError, OSError) as err:  # a gc or a full disk between check and link
             why = err.message if isinstance(err, RegistryError) else err.strerror or str(err)
             raise CommandError(f"{path}: {image}: {why}; {progress.items} of {len(entries)} images "

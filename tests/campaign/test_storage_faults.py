@@ -26,8 +26,8 @@ import requests
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-import registry.app
 from registry.app import create_app
+from registry.compose import build_services
 from registry.config import Config, StorageConfig
 from registry.config import MirrorConfig as MirrorSettings
 from registry.storage.driver.base import Hasher
@@ -209,10 +209,10 @@ class FailingDriver(FilesystemDriver):
 async def eio_client(
     aiohttp_client: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> TestClient[web.Request, web.Application]:
-    monkeypatch.setattr(registry.app, "FilesystemDriver", FailingDriver)
     monkeypatch.setattr(FailingDriver, "fail", None)
     mirror = MirrorSettings(upstreams=(CLOSED_UPSTREAM,))
-    app = create_app(Config(storage=StorageConfig(root=str(data_dir)), mirror=mirror))
+    config = Config(storage=StorageConfig(root=str(data_dir)), mirror=mirror)
+    app = create_app(config, build_services(config, driver=FailingDriver(str(data_dir))))
     client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     return client
 

@@ -120,6 +120,16 @@ def test_seed_from_a_missing_file_names_it(local_ocireg: Ocireg, tmp_path: Path)
     one_line_error(local_ocireg.cli("seed", "-f", str(binary)), "seed", str(binary))
 
 
+def test_seed_without_an_upstream_is_a_usage_error(local_ocireg: Ocireg, tmp_path: Path) -> None:
+    """Seeding fills the mirror cache: with no upstream configured there is no mirror to fill."""
+    config = tmp_path / "no-upstreams.toml"
+    config.write_text("[mirror]\nupstreams = []\n")
+    no_mirror = Ocireg(tmp_path / "no-mirror", config, local_ocireg.stack)
+    result = no_mirror.cli("seed", "team/app:v1")
+    one_line_error(result, "seed", "no upstream is configured")
+    assert result.returncode == 2, describe_run(result)
+
+
 def test_verify_and_gc_of_a_missing_data_folder_fail(local_ocireg: Ocireg, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-data"
     for command in ("verify", "gc"):

@@ -1,18 +1,19 @@
-"""Pre-seeding: pull images into the mirror's cache exactly as a client's pull would, so a later
+"""`ocireg seed`: pull images into the mirror's cache exactly as a client's pull would, so a later
 pull (also offline) finds every manifest and blob. Content already cached is not fetched again,
-which makes a second run download nothing and an interrupted run resume where it stopped."""
+which makes a second run download nothing and an interrupted run resume where it stopped.
+
+It drives the mirror, which it reaches only through `registry.compose`: the mirror itself knows
+nothing of the command-line tools."""
 
 from __future__ import annotations
 
 import asyncio
 
-from registry.errors import RegistryError
-from registry.tools.imageref import ImageRef
-from registry.tools.progress import Progress, human_bytes
-from registry.tools.walk import Platform, walk_image
-
-from .fill import stored
-from .registry import MirrorRegistry
+from ..compose import MirrorRegistry, stored
+from ..errors import RegistryError
+from .imageref import ImageRef
+from .progress import Progress, human_bytes
+from .walk import Platform, walk_image
 
 
 async def _seed_one(registry: MirrorRegistry, image: ImageRef, platforms: list[Platform], progress: Progress) -> int:
