@@ -47,6 +47,9 @@ from registry.errors import (
     UpstreamUnavailable,
 )
 from registry.handlers.errors import HttpError, error_middleware, error_response
+from registry.mediatypes import OCI_MANIFEST, declared_media_type, parse_manifest, read_stored_manifest
+from registry.ranges import parse_ranges
+from registry.reference import Digest, parse_name, parse_tag
 
 DOMAIN = [
     (BlobUnknown, "BLOB_UNKNOWN", 404),
@@ -65,7 +68,6 @@ DOMAIN = [
     (PaginationInvalid, "PAGINATION_NUMBER_INVALID", 400),
     (SizeInvalid, "SIZE_INVALID", 400),
     (Unsupported, "UNSUPPORTED", 415),
-    (UploadBusy, "RANGE_INVALID", 416),
     (TooManyRequests, "TOOMANYREQUESTS", 429),
     (Denied, "DENIED", 403),
     (StorageFull, "STORAGE_FULL", 507),
@@ -96,7 +98,7 @@ def test_codes_are_their_spelling() -> None:
 
 @pytest.mark.parametrize(("cls", "code", "status"), DOMAIN)
 def test_domain_class_has_its_code_and_status(cls: type[RegistryError], code: str, status: int) -> None:
-    err = RangeNotSatisfiable(10) if cls is RangeNotSatisfiable else cls("went wrong", {"k": 1})
+    err = cls("went wrong", {"k": 1})
     assert (err.code, err.status) == (code, status)
     assert (err.message, err.detail) == ("went wrong", {"k": 1})
     assert str(err) == f"{code}: went wrong"
@@ -198,6 +200,32 @@ def test_middleware_still_importable_from_the_error_table() -> None:
 def test_error_table_loads_no_http_library() -> None:
     code = "import sys, registry.errors; assert 'aiohttp' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parsers_raise_their_domain_class() -> None:
+    with pytest.raises(DigestInvalid):
+        Digest.parse("sha256:short")
+    with pytest.raises(UnsupportedAlgorithm) as unsupported:
+        Digest.parse("md5:" + "0" * 32)
+    assert (unsupported.value.status, unsupported.value.detail) == (400, {"digest": "md5:" + "0" * 32})
+    with pytest.raises(NameInvalid):
+        parse_name("Upper/Case")
+    with pytest.raises(TagInvalid):
+        parse_tag("-dash")
+    with pytest.raises(RangeNotSatisfiable) as unsatisfiable:
+        parse_ranges("bytes=100-", 100)
+    assert unsatisfiable.value.size == 100
+
+
+def test_a_bad_digest_in_a_manifest_is_the_manifest_s_fault() -> None:
+    """Digest errors inside a manifest become MANIFEST_INVALID naming the field."""
+    layer = {"mediaType": "application/octet-stream", "size": 1, "digest": "md5:" + "0" * 32}
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 1, "digest": "sha256:" + "0" * 64}
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]})
+    with pytest.raises(ManifestInvalid, match="unsupported digest algorithm md5"):
+        parse_manifest(body.encode(), OCI_MANIFEST)
+    assert read_stored_manifest(body.encode()).blobs == (Digest("sha256", "0" * 64),)
+    assert declared_media_type(b"\xff not json") is None
 
 
 async def _raises(request: web.Request) -> web.StreamResponse:
