@@ -260,9 +260,14 @@ class Unsupported(InvalidInput):
 
 class UploadBusy(_Domain):
     """Another request is writing to the upload session; the spec's code for a write that does
-    not continue where the session stands is RANGE_INVALID."""
+    not continue where the session stands is RANGE_INVALID. Whoever notices (this process's
+    claims, or the driver's lock on a file another process writes) answers the same words."""
 
     code = ErrorCode.RANGE_INVALID
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__("another request is writing to this upload session", {"uuid": upload_id})
+        self.upload_id = upload_id
 
 
 class TooManyRequests(_Domain):

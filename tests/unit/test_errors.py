@@ -104,6 +104,16 @@ def test_domain_class_has_its_code_and_status(cls: type[RegistryError], code: st
     assert str(err) == f"{code}: went wrong"
 
 
+def test_classes_that_word_their_own_answer() -> None:
+    """The words the store and the range parser have always answered with, in one place."""
+    busy = UploadBusy("u-1")
+    assert (busy.code, busy.status, busy.message, busy.detail) == (
+        "RANGE_INVALID", 416, "another request is writing to this upload session", {"uuid": "u-1"})
+    unsatisfiable = RangeNotSatisfiable(7)
+    assert (unsatisfiable.code, unsatisfiable.status, unsatisfiable.message, unsatisfiable.detail) == (
+        "RANGE_INVALID", 416, "range not satisfiable", {"size": 7})
+
+
 def test_default_message_comes_from_the_table() -> None:
     err = BlobUnknown(detail={"digest": "sha256:x"})
     assert err.message == "blob unknown to registry"
