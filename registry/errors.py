@@ -85,9 +85,9 @@ class RegistryError(Exception):
     """A failure the client should see, named by its OCI code.
 
     Raise a subclass: its class-level `code` picks the status and default message from
-    `CODES`. Called on this class itself (or on a subclass that declares no form of its own),
-    the older form `RegistryError("CODE", message, detail, status=, headers=, close=)` still
-    works, so raise sites not yet converted keep their exact answers.
+    `CODES`. This class itself, and subclasses defined outside this module that do not derive
+    from the classes below, still take the older form `RegistryError("CODE", message, detail,
+    status=, headers=, close=)`, so raise sites not yet converted keep their exact answers.
     """
 
     code: ErrorCode = ErrorCode.INTERNAL
