@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from .errors import RegistryError
+from .errors import DigestInvalid, ManifestInvalid, UnsupportedAlgorithm
 from .reference import Digest
 from .storage.protocols import Descriptor
 
@@ -64,8 +64,8 @@ class ParsedManifest:
         return Descriptor(self.media_type, digest, size, self.artifact_type, self.annotations or None)
 
 
-def _invalid(message: str, detail: Any = None) -> RegistryError:
-    return RegistryError("MANIFEST_INVALID", message, detail)
+def _invalid(message: str, detail: Any = None) -> ManifestInvalid:
+    return ManifestInvalid(message, detail)
 
 
 def _excerpt(value: Any) -> str:
@@ -166,7 +166,7 @@ def _descriptor(entry: Any, where: str) -> str:
 def _digest(text: str, where: str) -> Digest:
     try:
         return Digest.parse(text)
-    except RegistryError as err:
+    except (DigestInvalid, UnsupportedAlgorithm) as err:
         raise _invalid(f"{where}.digest: {err.message}", {"digest": _excerpt(text)}) from None
 
 
@@ -305,7 +305,7 @@ def _stored_digests(entries: Any, skip_foreign: bool = False) -> list[Digest]:
             continue
         if skip_foreign and entry.get("urls"):
             continue
-        with suppress(RegistryError):
+        with suppress(DigestInvalid, UnsupportedAlgorithm):
             found.append(Digest.parse(entry["digest"]))
     return found
 
@@ -315,7 +315,7 @@ def read_stored_manifest(body: bytes) -> ParsedManifest:
 
     Manifests an earlier version accepted, or a mirror cached from upstream, may fail today's
     checks on a push; they still hold on to everything they name, in whatever field, so gc
-    never frees a blob that a stored manifest needs. Raises RegistryError only for bytes that
+    never frees a blob that a stored manifest needs. Raises ManifestInvalid only for bytes that
     are no JSON object at all.
     """
     doc = _load_stored(body)
@@ -341,7 +341,7 @@ def declared_media_type(body: bytes) -> str | None:
     """The `mediaType` stored bytes name for themselves, if they are readable and name one."""
     try:
         doc = _load_stored(body)
-    except RegistryError:
+    except ManifestInvalid:
         return None
     value = doc.get("mediaType") if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import RegistryError
+from .errors import RangeNotSatisfiable
 
 _SPEC = re.compile(r"\s*([0-9]*)\s*-\s*([0-9]*)\s*")
 MAX_RANGES = 256
@@ -81,7 +81,6 @@ def parse_ranges(header: str | None, size: int) -> list[Span] | None:
         return None
     found = [span for span in spans if span is not None]
     if not found:
-        raise RegistryError("RANGE_INVALID", "range not satisfiable", {"size": size},
-                            headers={"Content-Range": f"bytes */{size}"})
+        raise RangeNotSatisfiable(size)
     merged = _coalesce(found)
     return merged if len(merged) <= MAX_RANGES else None

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .errors import RegistryError
+from .errors import DigestInvalid, NameInvalid, TagInvalid, UnsupportedAlgorithm
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -34,14 +34,13 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         if not DIGEST_RE.fullmatch(text):
-            raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": text})
+            raise DigestInvalid("invalid digest", {"digest": text})
         algorithm, _, hexpart = text.partition(":")
         length = ALGORITHMS.get(algorithm)
         if length is None:
-            raise RegistryError("UNSUPPORTED", f"unsupported digest algorithm {algorithm}",
-                                {"digest": text}, status=400)
+            raise UnsupportedAlgorithm(f"unsupported digest algorithm {algorithm}", {"digest": text})
         if len(hexpart) != length or not re.fullmatch(r"[a-f0-9]+", hexpart):
-            raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": text})
+            raise DigestInvalid("invalid digest", {"digest": text})
         return cls(algorithm, hexpart)
 
     @classmethod
@@ -51,13 +50,13 @@ class Digest:
 
 def parse_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
-        raise RegistryError("NAME_INVALID", "invalid repository name", {"name": name[:300]})
+        raise NameInvalid("invalid repository name", {"name": name[:300]})
     return name
 
 
 def parse_tag(tag: str) -> str:
     if not TAG_RE.fullmatch(tag):
-        raise RegistryError("TAG_INVALID", "invalid tag", {"tag": tag[:300]})
+        raise TagInvalid("invalid tag", {"tag": tag[:300]})
     return tag
 
 
