@@ -15,8 +15,8 @@ from aiohttp.typedefs import Middleware
 
 from .compose import Services, build_services
 from .config import Config
-from .errors import error_middleware
 from .handlers.base import API_VERSION_HEADER
+from .handlers.errors import error_middleware
 from .keys import CONFIG, REGISTRY, SERVICES
 from .mediatypes import MAX_MANIFEST_BYTES
 from .routes import add_routes

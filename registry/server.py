@@ -26,7 +26,8 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from .config import ServerConfig
-from .errors import RegistryError
+from .errors import ErrorCode
+from .handlers.errors import HttpError, error_response
 
 log = logging.getLogger("ocireg")
 BACKLOG = 1024
@@ -115,10 +116,9 @@ class ConnectionHandler(RequestHandler):
         if not isinstance(exc, HttpProcessingError) or status >= 500:
             return super().handle_error(request, status, exc, message)
         log.info("refused a malformed request from %s: %s", request.remote, type(exc).__name__)
-        error = RegistryError("UNSUPPORTED", f"malformed HTTP request ({type(exc).__name__})", status=status)
-        response = error.response("GET")
-        response.force_close()
-        return response
+        error = HttpError(ErrorCode.UNSUPPORTED, f"malformed HTTP request ({type(exc).__name__})",
+                          status=status, close=True)
+        return error_response(error, "GET")
 
     def _start_head_clock(self) -> None:
         self._stop_head_clock()
