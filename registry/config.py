@@ -100,6 +100,8 @@ def _list(value: Any) -> Any:
 
 
 def _lowercase(value: Any) -> Any:
+    """`WARNING` has always been accepted (logging takes any case); it is stored lowercase so
+    the level is one of the Literal's values, whatever case it was written in."""
     return value.lower() if isinstance(value, str) else value
 
 
