@@ -1,7 +1,13 @@
 """Settings as frozen dataclasses: defaults < TOML file < OCIREG_* environment < flags.
 
-Every layer is checked against the dataclass fields, so a misspelt key fails loudly with its
-name instead of being ignored. The environment is a parameter so tests can inject their own.
+The dataclasses are pydantic's, so types, bounds and unknown keys are checked by the field
+annotations rather than by hand; they stay real dataclasses (`dataclasses.fields`, positional
+construction, equality, hashing). Every layer is validated on its own, so a misspelt key or a
+bad value fails loudly naming the file, the environment or the flags it came from. Pydantic's
+errors are reworded into this loader's messages: users and scripts read them, not pydantic's.
+Scalars are strict: the environment's strings become ints, booleans and durations through the
+small validators below only, never through pydantic's wider lax rules. The environment is a
+parameter so tests can inject their own.
 """
 
 from __future__ import annotations
@@ -12,35 +18,110 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 
 from .reference import NAME_RE
 
 ENV_PREFIX = "OCIREG_"
 ENV_CONFIG_FILE = "OCIREG_CONFIG"
-Seconds = float
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _PORT = re.compile(r"[0-9]{1,5}")
-LOG_LEVELS = ("debug", "info", "warning", "error")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+LogLevel = Literal["debug", "info", "warning", "error"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 
 
 class ConfigError(Exception):
     """A setting that cannot be used; the message names it."""
 
 
-@dataclass(frozen=True)
+def parse_duration(text: str) -> float:
+    """`"30s"`, `"5m"`, `"2h"`, `"7d"`, `"1h30m"`; `"unlimited"` is forever."""
+    if text.strip().lower() in ("unlimited", "inf", "never"):
+        return math.inf
+    parts = _DURATION.findall(text.replace(" ", ""))
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(text)
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def _duration(value: Any) -> float:
+    """A number of seconds or a duration string; TOML and the environment write both."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            return parse_duration(value)
+    except (ValueError, OverflowError):
+        pass
+    raise ValueError(f"expected a duration like \"30s\", \"5m\", \"2h\", \"7d\", got {value!r}")
+
+
+def _non_negative(value: float) -> float:
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"expected a duration of zero or more, got {value!r}")
+    return value
+
+
+def _positive(value: int) -> int:
+    """A cap of zero would refuse every connection or push: never what anyone means."""
+    if value < 1:
+        raise ValueError(f"expected a count of one or more, got {value!r}")
+    return value
+
+
+def _integer_string(value: Any) -> Any:
+    """Only an integer string becomes an int (the environment has no other kind); anything
+    else goes to the strict int check, so `1.5`, `2.0`, `inf` and `true` stay errors."""
+    return int(value) if isinstance(value, str) and _INTEGER.fullmatch(value.strip()) else value
+
+
+def _boolean_word(value: Any) -> Any:
+    """Exactly these words, in any case; pydantic's own set is wider ("t", "y", "off "...)."""
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    return value
+
+
+def _list(value: Any) -> Any:
+    """TOML has arrays, not tuples; anything that is not an array is refused here, because
+    pydantic's lax tuple would also take a set or a dict's keys."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    raise ValueError(f"expected a list, got {value!r}")
+
+
+def _lowercase(value: Any) -> Any:
+    """`WARNING` has always been accepted (logging takes any case); it is stored lowercase so
+    the level is one of the Literal's values, whatever case it was written in."""
+    return value.lower() if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_duration), AfterValidator(_non_negative)]
+Count = Annotated[int, BeforeValidator(_integer_string), Strict(), AfterValidator(_positive)]
+Flag = Annotated[bool, BeforeValidator(_boolean_word), Strict()]
+Text = Annotated[str, Strict()]
+Patterns = Annotated[tuple[Text, ...], BeforeValidator(_list)]
+_SETTINGS = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, config=_SETTINGS)
 class ServerConfig:
     """Where to listen, and how long a slow or silent client may hold a connection."""
 
-    listen: str = "127.0.0.1:5000"
+    listen: Text = "127.0.0.1:5000"
     header_timeout: Seconds = 30.0
     body_timeout: Seconds = 60.0
     keepalive_timeout: Seconds = 75.0
-    max_connections: int = 1024
+    max_connections: Count = 1024
 
     @property
     def host(self) -> str:
@@ -51,38 +132,44 @@ class ServerConfig:
         return int(self.listen.rsplit(":", 1)[1])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class StorageConfig:
-    root: str = "./data"
+    root: Text = "./data"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class UploadsConfig:
     """Bounds on upload sessions, so abandoned pushes cannot fill the disk or the table."""
 
-    max_sessions: int = 1000
+    max_sessions: Count = 1000
     expiry: Seconds = 86400.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class LogConfig:
-    level: str = "info"
-    access: bool = True
+    level: Annotated[LogLevel, BeforeValidator(_lowercase)] = "info"
+    access: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class UpstreamConfig:
     """One registry the mirror pulls from; `name` is how clients address it (`docker.io`)."""
 
-    name: str = ""
-    url: str = ""
-    username: str = ""
-    password: str = ""
-    password_env: str = ""
+    name: Text = ""
+    url: Text = ""
+    username: Text = ""
+    password: Text = ""
+    password_env: Text = ""
     tag_ttl: Seconds = 300.0
     max_stale: Seconds = math.inf
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    include: Patterns = ()
+    exclude: Patterns = ()
+
+    @model_validator(mode="after")
+    def _named(self) -> UpstreamConfig:
+        if not self.name or not self.url:
+            raise ValueError("needs a name and a url")
+        return self
 
 
 PUBLIC_UPSTREAMS = tuple(UpstreamConfig(name, url) for name, url in (
@@ -96,14 +183,14 @@ PUBLIC_UPSTREAMS = tuple(UpstreamConfig(name, url) for name, url in (
 ))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class MirrorConfig:
-    default: str = ""
-    offline: bool = False
-    upstreams: tuple[UpstreamConfig, ...] = PUBLIC_UPSTREAMS
+    default: Text = ""
+    offline: Flag = False
+    upstreams: Annotated[tuple[UpstreamConfig, ...], BeforeValidator(_list)] = PUBLIC_UPSTREAMS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SETTINGS)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -113,96 +200,59 @@ class Config:
 
 
 Layer = dict[str, dict[str, Any]]
+_CONFIG = TypeAdapter(Config)
+_SECTIONS: dict[str, type[Any]] = get_type_hints(Config)
+_TYPE_NAMES = {"int_type": "int", "bool_type": "bool", "string_type": "str"}
 
 
-def _sections() -> dict[str, type[Any]]:
-    return {f.name: f.type if isinstance(f.type, type) else globals()[str(f.type)]
-            for f in dataclasses.fields(Config)}
+def _where(loc: tuple[int | str, ...]) -> str:
+    """`('mirror', 'upstreams', 0, 'url')` -> `mirror.upstreams[0].url`."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
-def _field_types(section: type[Any]) -> dict[str, str]:
-    return {f.name: str(f.type) for f in dataclasses.fields(section)}
+def _message(error: ErrorDetails, origin: str) -> str:
+    """One pydantic error in the words this loader has always used, prefixed by where the
+    value was written, so a user can find the line without knowing pydantic."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        if len(loc) == 1:
+            return f"{origin}: unknown section [{loc[0]}]"
+        if len(loc) > 2:
+            return f"{origin}: {_where(loc[:-1])}: unknown key {loc[-1]}"
+        return f"{origin}: unknown key {_where(loc)}"
+    if kind == "dataclass_type":
+        return f"{origin}: [{loc[0]}] must be a table" if len(loc) == 1 else f"{origin}: {_where(loc)}: must be a table"
+    if kind == "value_error":
+        return f"{origin}: {_where(loc)}: {error.get('ctx', {}).get('error')}"
+    if kind == "literal_error":
+        return f"{origin}: {_where(loc)}: expected one of {', '.join(LOG_LEVELS)}, got {value!r}"
+    return f"{origin}: {_where(loc)}: expected {_TYPE_NAMES.get(kind, kind)}, got {value!r}"
 
 
 def _check(layer: Mapping[str, Any], origin: str) -> Layer:
-    sections = _sections()
-    checked: Layer = {}
-    for name, values in layer.items():
-        if name not in sections:
-            raise ConfigError(f"{origin}: unknown section [{name}]")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{origin}: [{name}] must be a table")
-        types = _field_types(sections[name])
-        for key, value in values.items():
-            if key not in types:
-                raise ConfigError(f"{origin}: unknown key {name}.{key}")
-            checked.setdefault(name, {})[key] = _coerce(value, types[key], f"{origin}: {name}.{key}")
-    return checked
+    """The layer's own settings, validated on their own, so an error names where it was
+    written; unset keys are left out so they do not hide a lower layer's."""
+    try:
+        config = _CONFIG.validate_python(layer)
+    except ValidationError as err:
+        raise ConfigError(_message(err.errors()[0], origin)) from None
+    return {name: {key: getattr(getattr(config, name), key) for key in values} for name, values in layer.items()}
 
 
-def parse_duration(text: str) -> float:
-    """`"30s"`, `"5m"`, `"2h"`, `"7d"`, `"1h30m"`; `"unlimited"` is forever."""
-    if text.strip().lower() in ("unlimited", "inf", "never"):
-        return math.inf
-    parts = _DURATION.findall(text.replace(" ", ""))
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(text)
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
-
-
-def _coerce(value: Any, type_name: str, where: str) -> Any:
-    if type_name == "Seconds" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if type_name == "Seconds" and isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected a duration like \"30s\", \"5m\", \"2h\", \"7d\", "
-                              f"got {value!r}") from None
-    if type_name == "tuple[str, ...]" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    if type_name == "tuple[UpstreamConfig, ...]" and isinstance(value, list):
-        return tuple(_upstream(entry, f"{where}[{i}]") for i, entry in enumerate(value))
-    if type_name == "bool":
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        if isinstance(value, bool):
-            return value
-    elif type_name == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-            return int(value)
-    elif type_name == "str" and isinstance(value, str):
-        return value
-    raise ConfigError(f"{where}: expected {type_name}, got {value!r}")
-
-
-def _upstream(entry: Any, where: str) -> UpstreamConfig:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: must be a table")
-    types = _field_types(UpstreamConfig)
-    values = {}
-    for key, value in entry.items():
-        if key not in types:
-            raise ConfigError(f"{where}: unknown key {key}")
-        values[key] = _coerce(value, types[key], f"{where}.{key}")
-    if not values.get("name") or not values.get("url"):
-        raise ConfigError(f"{where}: needs a name and a url")
-    return UpstreamConfig(**values)
+def _keys(section: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(_SECTIONS[section])}
 
 
 def _from_env(env: Mapping[str, str]) -> Layer:
     """OCIREG_SERVER_LISTEN=... sets server.listen; any other OCIREG_ name is an error."""
     layer: dict[str, dict[str, Any]] = {}
-    sections = _sections()
     for var, value in env.items():
         if not var.startswith(ENV_PREFIX) or var == ENV_CONFIG_FILE:
             continue
         rest = var[len(ENV_PREFIX):].lower()
-        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
         key = rest[len(section) + 1:] if section else ""
-        if section is None or key not in _field_types(sections[section]):
+        if section is None or key not in _keys(section):
             raise ConfigError(f"environment: unknown variable {var}")
         layer.setdefault(section, {})[key] = value
     return _check(layer, "environment")
@@ -227,9 +277,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None,
     for layer in layers:
         for section, values in layer.items():
             merged.setdefault(section, {}).update(values)
-    sections = _sections()
-    built = {name: sections[name](**merged.get(name, {})) for name in sections}
-    config = Config(**built)
+    config = Config(**{name: _SECTIONS[name](**merged.get(name, {})) for name in _SECTIONS})
     _validate(config)
     _validate_secrets(config, env)
     return config
@@ -248,13 +296,6 @@ def _validate(config: Config) -> None:
     """Values that parse but cannot work are refused here, at start, rather than failing on
     the first request that needs them (or never, while a typo silently disables something)."""
     _validate_listen(config.server.listen)
-    for key in ("header_timeout", "body_timeout", "keepalive_timeout"):
-        _non_negative_duration(f"server.{key}", getattr(config.server, key))
-    _positive_count("server.max_connections", config.server.max_connections)
-    _positive_count("uploads.max_sessions", config.uploads.max_sessions)
-    _non_negative_duration("uploads.expiry", config.uploads.expiry)
-    if config.log.level.lower() not in LOG_LEVELS:
-        raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)}, got {config.log.level!r}")
     root = config.storage.root
     if not root:
         raise ConfigError("storage.root: must name a folder")
@@ -275,17 +316,6 @@ def _validate_listen(listen: str) -> None:
         raise ConfigError(f"server.listen: expected HOST:PORT, got {listen!r}")
     if not 0 <= int(port) < 65536:
         raise ConfigError(f"server.listen: port {int(port)} out of range")
-
-
-def _non_negative_duration(key: str, value: float) -> None:
-    if math.isnan(value) or value < 0:
-        raise ConfigError(f"{key}: expected a duration of zero or more, got {value!r}")
-
-
-def _positive_count(key: str, value: int) -> None:
-    """A cap of zero would refuse every connection or push: never what anyone means."""
-    if value < 1:
-        raise ConfigError(f"{key}: expected a count of one or more, got {value!r}")
 
 
 def redact_url(url: str) -> str:
@@ -313,5 +343,3 @@ def _validate_upstream(upstream: UpstreamConfig, where: str) -> None:
         raise ConfigError(f"{where}.name: {upstream.name!r} is not a registry host clients can name "
                           "(lowercase letters, digits and . _ - only, like \"ghcr.io\")")
     _validate_url(upstream.url, f"{where}.url")
-    _non_negative_duration(f"{where}.tag_ttl", upstream.tag_ttl)
-    _non_negative_duration(f"{where}.max_stale", upstream.max_stale)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from registry.config import Config, ConfigError, load
+from registry.config import Config, ConfigError, UpstreamConfig, load
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "ocireg.toml"
 
@@ -159,3 +160,44 @@ def test_a_set_password_variable_is_accepted_and_not_echoed(tmp_path: Path) -> N
     path.write_text(UPSTREAM + 'password_env = "UPSTREAM_PASSWORD"\n')
     (upstream,) = load(str(path), env={"UPSTREAM_PASSWORD": "x"}).mirror.upstreams
     assert upstream.password_env == "UPSTREAM_PASSWORD"
+
+
+@pytest.mark.parametrize("word, expected", [("1", True), ("Yes", True), ("ON", True), ("true", True),
+                                            ("0", False), ("no", False), ("Off", False), ("FALSE", False)])
+def test_booleans_take_exactly_these_words(word: str, expected: bool) -> None:
+    assert load(env={"OCIREG_LOG_ACCESS": word}).log.access is expected
+
+
+@pytest.mark.parametrize("word", ["t", "y", "2", "", "off ", "enabled"])
+def test_other_boolean_words_are_refused(word: str) -> None:
+    with pytest.raises(ConfigError, match=f"environment: log.access: expected bool, got {word!r}"):
+        load(env={"OCIREG_LOG_ACCESS": word})
+
+
+@pytest.mark.parametrize("value", [True, 2.0, "2.0", "0x10", [1]])
+def test_counts_are_integers_or_integer_strings_only(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"flags: server\.max_connections: expected int, got"):
+        load(env={}, overrides={"server": {"max_connections": value}})
+    assert load(env={}, overrides={"server": {"max_connections": " +12 "}}).server.max_connections == 12
+
+
+def test_an_error_names_the_layer_it_was_written_in(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[uploads]\nexpiry = \"-5s\"\n")
+    with pytest.raises(ConfigError, match=f"^{path}: uploads.expiry: expected a duration like"):
+        load(str(path), env={})
+    with pytest.raises(ConfigError, match=r"^environment: uploads\.max_sessions: expected a count of one or more"):
+        load(env={"OCIREG_UPLOADS_MAX_SESSIONS": "0"})
+    with pytest.raises(ConfigError, match=r"^flags: mirror\.upstreams\[1\]: unknown key tll"):
+        load(env={}, overrides={"mirror": {"upstreams": [{"name": "a", "url": "http://a"},
+                                                         {"name": "b", "url": "http://b", "tll": 1}]}})
+
+
+def test_settings_are_frozen_hashable_dataclasses() -> None:
+    config = load(env={"OCIREG_LOG_LEVEL": "WARNING"})
+    assert config.log.level == "warning"
+    assert hash(config) == hash(load(env={"OCIREG_LOG_LEVEL": "warning"}))
+    assert [f.name for f in dataclasses.fields(UpstreamConfig)][:2] == ["name", "url"]
+    assert UpstreamConfig("a.test", "http://a.test").url == "http://a.test"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.log.level = "debug"  # type: ignore[misc]
