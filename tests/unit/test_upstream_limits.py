@@ -15,7 +15,9 @@ from registry.mediatypes import MAX_MANIFEST_BYTES
 
 HOSTILE = "hostile.test"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-HUGE = 3 * MAX_MANIFEST_BYTES
+# Far past every limit (manifests 4 MiB, tag lists 8 MiB) plus what loopback socket buffers
+# absorb after the mirror hangs up, so `sent < HUGE` shows the mirror stopped reading.
+HUGE = 16 * MAX_MANIFEST_BYTES
 CHUNK = b" " * (256 * 1024)
 
 
