@@ -40,7 +40,7 @@ from registry.reference import (
 )
 from registry.storage.protocols import Descriptor
 
-PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MEDIA_TYPES = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST, "application/json", "text/plain",
                "application/vnd.docker.distribution.manifest.v1+prettyjws", ""]
 

@@ -88,7 +88,7 @@ async def _check(root: str, raw: str, ns: str | None) -> None:
         await registry.close()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(NAMES, NS)
 def test_a_mirrored_namespace_is_never_writable(raw: str, ns: str | None) -> None:
     with tempfile.TemporaryDirectory() as root:
