@@ -22,12 +22,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
 from .blobs import ContentStore, LinkedBlobStore
 from .driver.base import Driver, FileBusy, FileWriter, PathNotFound
+from .hashing import digest_of
 from .protocols import Descriptor
 
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -205,9 +205,7 @@ class LocalUpload:
         running = self.store.hashes.get(self.id, self.algorithm, size)
         if running is not None and algorithm == self.algorithm:
             return str(running.hasher.hexdigest())
-        path = self.store.content.driver.local_path(paths.upload_data(self.id))
-        assert path is not None, "re-hashing needs a local driver"
-        return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
+        return await digest_of(self.store.content.driver, paths.upload_data(self.id), algorithm)
 
     async def cancel(self) -> None:
         """The folder goes before the claim: whoever claims next finds the session gone. It
