@@ -295,12 +295,10 @@ async def expire_sessions(driver: Driver, hashes: RunningHashes, expiry: float) 
 
 
 async def _last_change(driver: Driver, upload_id: str) -> float:
-    """The newest mtime of the session's folder and files; now when it is gone already."""
+    """The newest mtime of the session's files and, on drivers with folders, of its folder (an
+    entry added or removed); now when it is gone already."""
     folder = paths.upload_dir(upload_id)
-    changed = 0.0
-    for path in [folder, *[f"{folder}/{name}" for name in await driver.list(folder)]]:
-        try:
-            changed = max(changed, (await driver.stat(path)).mtime)
-        except PathNotFound:
-            return time.time()
-    return changed
+    changed = [info.mtime async for info in driver.walk(folder)]
+    with contextlib.suppress(PathNotFound):
+        changed.append((await driver.stat(folder)).mtime)
+    return max(changed, default=time.time())
