@@ -104,6 +104,7 @@ def _files_below(root: str, prefix: str) -> Iterator[FileInfo]:
     """Blocking: every file under `root/prefix`, depth first; entries that vanish while the
     walk goes (gc and the server run at once) are skipped, as are symlinked folders."""
     folders = [os.path.join(root, prefix) if prefix else root]
+    cut = len(os.path.join(root, ""))  # what every path found starts with; slicing is 10x cheaper than relpath
     while folders:
         folder = folders.pop()
         try:
@@ -118,7 +119,7 @@ def _files_below(root: str, prefix: str) -> Iterator[FileInfo]:
                 st = entry.stat()
             except FileNotFoundError:
                 continue
-            yield FileInfo(os.path.relpath(entry.path, root), st.st_size, st.st_mtime)
+            yield FileInfo(entry.path[cut:], st.st_size, st.st_mtime)
 
 
 def _batch(found: Iterator[FileInfo]) -> list[FileInfo]:
