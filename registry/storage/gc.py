@@ -26,11 +26,12 @@ from ..mediatypes import ParsedManifest
 from ..reference import Digest
 from . import paths
 from .driver.base import Driver, PathNotFound
-from .driver.filesystem import TMP_PREFIX, FilesystemDriver
+from .driver.filesystem import FilesystemDriver
 from .inventory import (
     Inventory,
     RepoInventory,
     empty_upload_folders,
+    is_temporary,
     read_manifest,
     run_blocking,
     take_inventory,
@@ -251,12 +252,14 @@ async def _expire_uploads(store: Store, options: GcOptions, report: GcReport) ->
         report.bytes_freed += size
 
 
-async def _remove_leftovers(store: Store, grace: float, report: GcReport) -> None:
-    """Temporary files (`.tmp-*`) of atomic writes a crash or a full disk cut short."""
+async def _remove_leftovers(store: Store, inventory: Inventory, grace: float, report: GcReport) -> None:
+    """Temporary files (`.tmp-*`) of atomic writes a crash or a full disk cut short: those the
+    inventory met, and those in the upload sessions left now."""
     now = time.time()
-    old = [info async for info in store.driver.walk("")
-           if info.path.rpartition("/")[2].startswith(TMP_PREFIX) and now - info.mtime > grace]
-    for info in old:
+    in_uploads = [info async for info in store.driver.walk(paths.UPLOADS) if is_temporary(info)]
+    for info in [*inventory.temporary, *in_uploads]:
+        if now - info.mtime <= grace or not await store.driver.exists(info.path):
+            continue
         await store.remove(info.path)
         report.leftovers_removed += 1
         report.bytes_freed += info.size
@@ -276,7 +279,7 @@ async def sweep(driver: Driver, options: GcOptions, is_mirrored: Callable[[str],
     await _unlink_layers(store, inventory, marked)
     await _sweep(store, inventory, marked, report, options.grace)
     await _expire_uploads(store, options, report)
-    await _remove_leftovers(store, options.grace, report)
+    await _remove_leftovers(store, inventory, options.grace, report)
     return report
 
 

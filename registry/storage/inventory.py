@@ -7,6 +7,7 @@ round trip, rather than a listing and a stat per file."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from .driver.base import Driver, FileInfo, PathNotFound
 
 T = TypeVar("T")
 TEMP_PREFIX = ".tmp-"  # the filesystem driver's atomic writes
+TEMP_MARK = f"/{TEMP_PREFIX}"
+HEX_RE = re.compile(r"[a-f0-9]+")
 TEMP_GRACE = 600.0
 
 
@@ -35,35 +38,46 @@ class RepoInventory:
 class Inventory:
     repositories: list[RepoInventory] = field(default_factory=list)
     blobs: dict[Digest, tuple[int, float]] = field(default_factory=dict)  # digest -> (size, mtime)
+    temporary: list[FileInfo] = field(default_factory=list)  # atomic writes' files the walks met
+
+
+def is_temporary(info: FileInfo) -> bool:
+    """Every path a walk finds has a folder, and only files are named so."""
+    return TEMP_MARK in info.path
+
+
+def _digest(algorithm: str, hexpart: str) -> Digest | None:
+    """`Digest.parse` for names taken apart already: a store holds as many as it has files."""
+    if ALGORITHMS.get(algorithm) != len(hexpart) or not HEX_RE.fullmatch(hexpart):
+        return None
+    return Digest(algorithm, hexpart)
 
 
 def _split_repository_path(path: str) -> tuple[str, str, list[str]] | None:
     """`repositories/<name>/<_part>/<rest...>` as (name, part, rest); None for anything else.
-    Name components never start with `_` or `.`, so the first that does ends the name."""
-    parts = path.split("/")
-    for at, part in enumerate(parts[1:], start=1):
-        if part.startswith("."):
-            return None
-        if part.startswith(paths.RESERVED_PREFIX):
-            return ("/".join(parts[1:at]), part, parts[at + 1:]) if at > 1 else None
-    return None
+    Name components never start with `_` or `.`, so the first `/_` ends the name."""
+    start = len(paths.REPOSITORIES) + 1
+    at = path.find(f"/{paths.RESERVED_PREFIX}", start)
+    name = path[start:at]
+    if at < 0 or not name or name.startswith((paths.RESERVED_PREFIX, ".")) or "/." in name:
+        return None
+    part, _, rest = path[at + 1:].partition("/")
+    return name, part, rest.split("/") if rest else []
 
 
 def _link_digest(rest: list[str]) -> Digest | None:
-    """`<alg>/<hex>` below `_layers` or `_manifests`; None for temporary files and strays."""
-    if len(rest) != 2 or rest[0] not in ALGORITHMS or rest[1].startswith("."):
-        return None
-    try:
-        return Digest.parse(f"{rest[0]}:{rest[1]}")
-    except RegistryError:
-        return None
+    """`<alg>/<hex>` below `_layers` or `_manifests`; None for strays."""
+    return _digest(rest[0], rest[1]) if len(rest) == 2 else None
 
 
-async def _repositories(driver: Driver) -> list[RepoInventory]:
+async def _repositories(driver: Driver, temporary: list[FileInfo]) -> list[RepoInventory]:
     """A repository is a name with something in one of its reserved folders."""
     repos: dict[str, RepoInventory] = {}
     tag_files: list[tuple[RepoInventory, str, str]] = []
     async for info in driver.walk(paths.REPOSITORIES):
+        if is_temporary(info):
+            temporary.append(info)
+            continue
         found = _split_repository_path(info.path)
         if found is None:
             continue
@@ -82,19 +96,17 @@ async def _repositories(driver: Driver) -> list[RepoInventory]:
 
 
 def _blob_digest(info: FileInfo) -> Digest | None:
-    """`blobs/<alg>/<hex[:2]>/<hex>/data`; None for temporary files and strays."""
+    """`blobs/<alg>/<hex[:2]>/<hex>/data`; None for strays."""
     parts = info.path.split("/")
-    if len(parts) != 5 or parts[4] != "data" or parts[1] not in ALGORITHMS or parts[3].startswith("."):
-        return None
-    try:
-        return Digest.parse(f"{parts[1]}:{parts[3]}")
-    except RegistryError:
-        return None
+    return _digest(parts[1], parts[3]) if len(parts) == 5 and parts[4] == "data" else None
 
 
-async def _blobs(driver: Driver) -> dict[Digest, tuple[int, float]]:
+async def _blobs(driver: Driver, temporary: list[FileInfo]) -> dict[Digest, tuple[int, float]]:
     found: dict[Digest, tuple[int, float]] = {}
     async for info in driver.walk(paths.BLOBS):
+        if is_temporary(info):
+            temporary.append(info)
+            continue
         digest = _blob_digest(info)
         if digest is not None:
             found[digest] = (info.size, info.mtime)
@@ -111,9 +123,11 @@ async def read_manifest(driver: Driver, digest: Digest) -> ParsedManifest:
 
 async def take_inventory(driver: Driver) -> Inventory:
     """Repositories before blobs: a blob stored after its links were read is young, and the
-    grace period keeps it."""
-    repositories = await _repositories(driver)
-    return Inventory(repositories, await _blobs(driver))
+    grace period keeps it. Temporary files are collected on the way: the store writes nowhere
+    else but in upload sessions, so no other walk is needed to find them."""
+    temporary: list[FileInfo] = []
+    repositories = await _repositories(driver, temporary)
+    return Inventory(repositories, await _blobs(driver, temporary), temporary)
 
 
 def run_blocking(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -137,14 +151,19 @@ class Leftover:
     size: int
 
 
-async def find_leftovers(driver: Driver, upload_expiry: float, now: float) -> list[Leftover]:
+async def find_leftovers(driver: Driver, inventory: Inventory, upload_expiry: float, now: float) -> list[Leftover]:
     """Upload sessions idle past `upload_expiry`, empty session folders, and the driver's
-    temporary files. A temporary file lives for one write and a session folder is empty only
-    while it is created, so either, `TEMP_GRACE` old, was abandoned."""
-    sessions = await _upload_leftovers(driver, upload_expiry, now)
-    inside = tuple(f"{leftover.path}/" for leftover in sessions)
-    temporary = [leftover for leftover in await _temp_files(driver, now) if not leftover.path.startswith(inside)]
-    return sorted([*sessions, *temporary], key=lambda leftover: leftover.path)
+    temporary files (in the inventory, or in sessions). A temporary file lives for one write
+    and a session folder is empty only while it is created, so either, `TEMP_GRACE` old, was
+    abandoned."""
+    sessions, strays = await upload_files(driver)
+    idle = await _upload_leftovers(driver, sessions, strays, upload_expiry, now)
+    inside = tuple(f"{leftover.path}/" for leftover in idle)
+    in_uploads = [info for files in (*sessions.values(), strays) for info in files if is_temporary(info)]
+    temporary = [Leftover(info.path, "a temporary file of a write that never finished", info.size)
+                 for info in [*inventory.temporary, *in_uploads]
+                 if now - info.mtime > TEMP_GRACE and not info.path.startswith(inside)]
+    return sorted([*idle, *temporary], key=lambda leftover: leftover.path)
 
 
 async def upload_files(driver: Driver) -> tuple[dict[str, list[FileInfo]], list[FileInfo]]:
@@ -177,8 +196,8 @@ async def empty_upload_folders(driver: Driver, sessions: dict[str, list[FileInfo
     return empty
 
 
-async def _upload_leftovers(driver: Driver, expiry: float, now: float) -> list[Leftover]:
-    sessions, strays = await upload_files(driver)
+async def _upload_leftovers(driver: Driver, sessions: dict[str, list[FileInfo]], strays: list[FileInfo],
+                            expiry: float, now: float) -> list[Leftover]:
     found = [Leftover(info.path, "a file where upload sessions are kept", info.size) for info in strays]
     for upload_id, mtime in (await empty_upload_folders(driver, sessions, strays)).items():
         if now - mtime > TEMP_GRACE:
@@ -187,14 +206,6 @@ async def _upload_leftovers(driver: Driver, expiry: float, now: float) -> list[L
         if (idle := now - max(info.mtime for info in files)) > expiry:
             found.append(Leftover(paths.upload_dir(upload_id), f"an upload session idle for {_age(idle)} "
                                   f"(expiry {_age(expiry)})", sum(info.size for info in files)))
-    return found
-
-
-async def _temp_files(driver: Driver, now: float) -> list[Leftover]:
-    found = []
-    async for info in driver.walk(""):
-        if info.path.rpartition("/")[2].startswith(TEMP_PREFIX) and now - info.mtime > TEMP_GRACE:
-            found.append(Leftover(info.path, "a temporary file of a write that never finished", info.size))
     return found
 
 

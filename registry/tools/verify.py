@@ -115,10 +115,11 @@ async def _quarantine(driver: Driver, digest: Digest) -> None:
     await driver.move(paths.blob_data(digest), f"{QUARANTINE}/{digest.algorithm}-{digest.hex}")
 
 
-async def _leftovers(driver: Driver, upload_expiry: float, repair: bool, findings: Findings) -> None:
+async def _leftovers(driver: Driver, inventory: Inventory, upload_expiry: float, repair: bool,
+                     findings: Findings) -> None:
     """Space nothing will ever read again is a fault too: a disk filled by failed pushes
     must not be reported clean."""
-    for leftover in await find_leftovers(driver, upload_expiry, time.time()):
+    for leftover in await find_leftovers(driver, inventory, upload_expiry, time.time()):
         findings.fixable.append((leftover.path, f"{leftover.why}, {human_bytes(leftover.size)}"))
         findings.leftovers += 1
         findings.leftover_bytes += leftover.size
@@ -137,8 +138,8 @@ async def verify_store(driver: Driver, repair: bool, is_mirrored: Callable[[str]
     """Returns the exit status: non-zero while anything is wrong, or, with repair, while
     anything is left that repairing could not mend."""
     findings = Findings()
-    await _leftovers(driver, upload_expiry, repair, findings)
     inventory = await take_inventory(driver)
+    await _leftovers(driver, inventory, upload_expiry, repair, findings)
     progress.total_items = len(inventory.blobs)
     await _check_blobs(driver, inventory, findings, progress)
     for digest in sorted(findings.corrupted):
