@@ -198,15 +198,21 @@ async def empty_upload_folders(driver: Driver, sessions: dict[str, list[FileInfo
 
 async def _upload_leftovers(driver: Driver, sessions: dict[str, list[FileInfo]], strays: list[FileInfo],
                             expiry: float, now: float) -> list[Leftover]:
-    found = [Leftover(info.path, "a file where upload sessions are kept", info.size) for info in strays]
+    """Hidden names (a temporary file) are no sessions: if anything, they are temporary files."""
+    found = [Leftover(info.path, "a file where upload sessions are kept", info.size) for info in strays
+             if not _hidden(info.path[len(paths.UPLOADS) + 1:])]
     for upload_id, mtime in (await empty_upload_folders(driver, sessions, strays)).items():
-        if now - mtime > TEMP_GRACE:
+        if now - mtime > TEMP_GRACE and not _hidden(upload_id):
             found.append(Leftover(paths.upload_dir(upload_id), "an empty upload session folder", 0))
     for upload_id, files in sessions.items():
-        if (idle := now - max(info.mtime for info in files)) > expiry:
+        if not _hidden(upload_id) and (idle := now - max(info.mtime for info in files)) > expiry:
             found.append(Leftover(paths.upload_dir(upload_id), f"an upload session idle for {_age(idle)} "
                                   f"(expiry {_age(expiry)})", sum(info.size for info in files)))
     return found
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
 
 
 def _age(seconds: float) -> str:
