@@ -91,6 +91,11 @@ class ContentStore:
         """Publish a finished, verified upload file under its digest."""
         await self.driver.move(source, paths.blob_data(digest))
 
+    def blob(self, digest: Digest, size: int) -> LocalBlob:
+        """What a GET sends for stored content of `size` bytes: no I/O, the caller checked."""
+        location = paths.blob_data(digest)
+        return LocalBlob(size, self.driver.local_path(location), self.driver, location)
+
     def local_path(self, digest: Digest) -> str | None:
         return self.driver.local_path(paths.blob_data(digest))
 
@@ -156,8 +161,7 @@ class LinkedBlobStore:
         descriptor = await self.stat(digest)
         if not await self.content.exists(digest):
             raise RegistryError("BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)})
-        location = paths.blob_data(digest)
-        return LocalBlob(descriptor.size, self.content.local_path(digest), self.content.driver, location)
+        return self.content.blob(digest, descriptor.size)
 
     async def link(self, digest: Digest, size: int) -> Descriptor:
         descriptor = Descriptor(OCTET_STREAM, digest, size)
