@@ -1,13 +1,11 @@
-"""Bytes in bulk: batching small network reads into large disk writes, hashing a whole file."""
+"""Bytes in bulk: batching small network reads into large disk writes, pacing request bodies."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 BATCH = 1024 * 1024
-HASH_READ = 4 * 1024 * 1024
 
 
 async def batched(chunks: AsyncIterable[bytes], size: int = BATCH) -> AsyncIterator[bytes]:
@@ -40,12 +38,3 @@ async def paced(chunks: AsyncIterable[bytes], pause: float,
         except TimeoutError:
             raise stalled() from None
         yield chunk
-
-
-def hash_file(path: str, algorithm: str) -> str:
-    """Blocking: the hex digest of a file, read in large pieces (hashlib releases the GIL)."""
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_READ):
-            hasher.update(chunk)
-    return hasher.hexdigest()

@@ -7,7 +7,6 @@ a crash.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,28 +19,22 @@ from .memo import ContentMemo
 from .protocols import Descriptor, Repository
 
 OCTET_STREAM = "application/octet-stream"
-READ_CHUNK = 1024 * 1024
 
 
 @dataclass
 class LocalBlob:
-    """A blob in the content store: served from `path` with sendfile."""
+    """A blob in the content store: sent from `path` with sendfile where the driver has local
+    files, else streamed from the driver with `chunks`."""
 
     size: int
-    path: str
+    path: str | None
+    driver: Driver | None = None
+    location: str = ""  # the driver's path of the bytes
 
-    async def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """For consumers that cannot sendfile (export, verify)."""
-        loop = asyncio.get_running_loop()
-        remaining = self.size - offset if length is None else length
-        with open(self.path, "rb") as handle:  # noqa: ASYNC230 - reads go through the executor
-            handle.seek(offset)
-            while remaining > 0:
-                chunk = await loop.run_in_executor(None, handle.read, min(READ_CHUNK, remaining))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-                yield chunk
+    def chunks(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """For consumers that cannot sendfile: the driver's `read_at`."""
+        assert self.driver is not None, "a LocalBlob made from a local path alone is sent with sendfile"
+        return self.driver.read_at(self.location, offset, self.size - offset if length is None else length)
 
 
 class ContentStore:
@@ -97,6 +90,11 @@ class ContentStore:
     async def ingest(self, source: str, digest: Digest) -> None:
         """Publish a finished, verified upload file under its digest."""
         await self.driver.move(source, paths.blob_data(digest))
+
+    def blob(self, digest: Digest, size: int) -> LocalBlob:
+        """What a GET sends for stored content of `size` bytes: no I/O, the caller checked."""
+        location = paths.blob_data(digest)
+        return LocalBlob(size, self.driver.local_path(location), self.driver, location)
 
     def local_path(self, digest: Digest) -> str | None:
         return self.driver.local_path(paths.blob_data(digest))
@@ -161,10 +159,9 @@ class LinkedBlobStore:
 
     async def open(self, digest: Digest) -> LocalBlob:
         descriptor = await self.stat(digest)
-        path = self.content.local_path(digest)
-        if path is None or not await self.content.exists(digest):
+        if not await self.content.exists(digest):
             raise RegistryError("BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)})
-        return LocalBlob(descriptor.size, path)
+        return self.content.blob(digest, descriptor.size)
 
     async def link(self, digest: Digest, size: int) -> Descriptor:
         descriptor = Descriptor(OCTET_STREAM, digest, size)

@@ -14,9 +14,8 @@ pushed ones) by when they were last pulled, which the mirror records on the mani
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,8 +25,18 @@ from ..errors import RegistryError
 from ..mediatypes import ParsedManifest
 from ..reference import Digest
 from . import paths
-from .driver.filesystem import TMP_PREFIX
-from .inventory import Inventory, RepoInventory, read_manifest, take_inventory
+from .driver.base import Driver, PathNotFound
+from .driver.filesystem import FilesystemDriver
+from .inventory import (
+    Inventory,
+    RepoInventory,
+    empty_upload_folders,
+    is_temporary,
+    read_manifest,
+    run_blocking,
+    take_inventory,
+    upload_files,
+)
 
 log = logging.getLogger("ocireg.gc")
 UPLOAD_EXPIRY = 7 * 86400.0
@@ -59,34 +68,38 @@ class GcReport:
 
 
 class Store:
-    """Manifests read once per run, and the file operations gc performs (or only reports)."""
+    """Manifests read once per run, and the driver operations gc performs (or only reports)."""
 
-    def __init__(self, root: str, dry_run: bool) -> None:
-        self.root = root
+    def __init__(self, driver: Driver, dry_run: bool) -> None:
+        self.driver = driver
         self.dry_run = dry_run
         self._parsed: dict[Digest, ParsedManifest | None] = {}
 
+    async def load(self, inventory: Inventory) -> None:
+        """Read every linked manifest not read yet, so marking is pure computation; one that is
+        missing or does not parse counts as no manifest."""
+        for repo in inventory.repositories:
+            for digest in repo.manifests:
+                if digest not in self._parsed:
+                    try:
+                        self._parsed[digest] = await read_manifest(self.driver, digest)
+                    except (PathNotFound, OSError, RegistryError):
+                        self._parsed[digest] = None
+
     def manifest(self, digest: Digest) -> ParsedManifest | None:
-        if digest not in self._parsed:
-            try:
-                self._parsed[digest] = read_manifest(self.root, digest)
-            except (OSError, RegistryError):
-                self._parsed[digest] = None
+        """Only digests linked as manifests are asked for, and `load` read all of those."""
         return self._parsed[digest]
 
-    def renewed(self, relative: str, seen: float) -> bool:
+    async def renewed(self, relative: str, seen: float) -> bool:
         """True when the file changed since the inventory saw it at `seen`."""
         try:
-            return os.stat(os.path.join(self.root, relative)).st_mtime > seen
-        except FileNotFoundError:
+            return (await self.driver.stat(relative)).mtime > seen
+        except PathNotFound:
             return False
 
-    def remove(self, relative: str) -> None:
+    async def remove(self, relative: str) -> None:
         if not self.dry_run:
-            try:
-                os.unlink(os.path.join(self.root, relative))
-            except FileNotFoundError:
-                pass
+            await self.driver.delete(relative)
 
 
 def _closure(store: Store, roots: set[Digest], linked: set[Digest]) -> set[Digest]:
@@ -105,24 +118,25 @@ def _closure(store: Store, roots: set[Digest], linked: set[Digest]) -> set[Diges
     return kept
 
 
-def _drop_manifests(store: Store, repo: RepoInventory, keep: set[Digest], report: GcReport, grace: float) -> None:
+async def _drop_manifests(store: Store, repo: RepoInventory, keep: set[Digest], report: GcReport,
+                          grace: float) -> None:
     now = time.time()
     for digest, mtime in list(repo.manifests.items()):
         if digest in keep or now - mtime < grace:
             continue
-        store.remove(paths.manifest_link(repo.name, digest))
+        await store.remove(paths.manifest_link(repo.name, digest))
         del repo.manifests[digest]
         report.manifests_removed.append(f"{repo.name}@{digest}")
     for tag, digest in list(repo.tags.items()):
         if digest not in repo.manifests:
-            store.remove(paths.tag(repo.name, tag))
+            await store.remove(paths.tag(repo.name, tag))
             del repo.tags[tag]
 
 
-def _untagged(store: Store, inventory: Inventory, report: GcReport, grace: float) -> None:
+async def _untagged(store: Store, inventory: Inventory, report: GcReport, grace: float) -> None:
     for repo in inventory.repositories:
         linked = set(repo.manifests)
-        _drop_manifests(store, repo, _closure(store, set(repo.tags.values()), linked), report, grace)
+        await _drop_manifests(store, repo, _closure(store, set(repo.tags.values()), linked), report, grace)
 
 
 def _blobs_of(store: Store, digests: set[Digest]) -> set[Digest]:
@@ -134,7 +148,7 @@ def _blobs_of(store: Store, digests: set[Digest]) -> set[Digest]:
     return found
 
 
-def _evict_mirrored(store: Store, inventory: Inventory, is_mirrored: Callable[[str], bool],
+async def _evict_mirrored(store: Store, inventory: Inventory, is_mirrored: Callable[[str], bool],
                     options: GcOptions, report: GcReport) -> None:
     """Least recently pulled mirrored images go first, until the store fits and nothing stale is left."""
     images = []  # (last pulled, repo, closure)
@@ -158,10 +172,10 @@ def _evict_mirrored(store: Store, inventory: Inventory, is_mirrored: Callable[[s
         refcount.subtract(blobs)
         total -= sum(inventory.blobs.get(d, (0, 0.0))[0] for d in blobs if refcount[d] <= 0)
         keep = set(repo.manifests) - closure
-        _drop_manifests(store, repo, keep, report, grace=0.0)
+        await _drop_manifests(store, repo, keep, report, grace=0.0)
         for digest in list(repo.layers):
             if digest in blobs:
-                store.remove(paths.layer_link(repo.name, digest))
+                await store.remove(paths.layer_link(repo.name, digest))
                 del repo.layers[digest]
 
 
@@ -176,114 +190,99 @@ def _mark(store: Store, inventory: Inventory, grace: float) -> set[Digest]:
     return marked
 
 
-def _unlink_layers(store: Store, inventory: Inventory, marked: set[Digest]) -> None:
+async def _unlink_layers(store: Store, inventory: Inventory, marked: set[Digest]) -> None:
     """A link to a blob no manifest needs goes with the blob, so a client that asks for it
     again uploads it again instead of trusting content about to vanish."""
     for repo in inventory.repositories:
         for digest in [d for d in repo.layers if d not in marked]:
-            if store.renewed(paths.layer_link(repo.name, digest), repo.layers[digest]):
+            if await store.renewed(paths.layer_link(repo.name, digest), repo.layers[digest]):
                 continue  # re-linked by a push since the inventory was taken
-            store.remove(paths.layer_link(repo.name, digest))
+            await store.remove(paths.layer_link(repo.name, digest))
             del repo.layers[digest]
 
 
-def _sweep(store: Store, inventory: Inventory, marked: set[Digest], report: GcReport, grace: float) -> None:
+async def _sweep(store: Store, inventory: Inventory, marked: set[Digest], report: GcReport, grace: float) -> None:
     """A fresh inventory guards against content referenced or linked since the first mark,
     and each blob's age is read again just before it goes (reuse renews it)."""
-    again = _mark(store, take_inventory(store.root), grace) if not store.dry_run else marked
+    again = marked
+    if not store.dry_run:
+        fresh = await take_inventory(store.driver)
+        await store.load(fresh)
+        again = _mark(store, fresh, grace)
     now = time.time()
     for digest, (size, _) in inventory.blobs.items():
         if digest in marked or digest in again:
             report.bytes_kept += size
             continue
-        path = os.path.join(store.root, paths.blob_data(digest))
+        path = paths.blob_data(digest)
         try:
-            if now - os.stat(path).st_mtime < grace:
+            if now - (await store.driver.stat(path)).mtime < grace:
                 report.bytes_kept += size
                 continue
-        except FileNotFoundError:
+        except PathNotFound:
             continue
-        store.remove(paths.blob_data(digest))
+        await store.remove(path)
         if not store.dry_run:
-            _rmdir_quietly(os.path.dirname(path))
+            await store.driver.prune(path.rpartition("/")[0])
         report.blobs_removed += 1
         report.bytes_freed += size
 
 
-def _rmdir_quietly(folder: str) -> None:
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass
-
-
-def _folder_usage(folder: str) -> tuple[int, float, bool]:
-    """Bytes, last change (of the folder or any file in it) and whether it holds a session
-    state; raises OSError when the folder went meanwhile."""
-    size, changed, stateful = 0, os.stat(folder).st_mtime, False
-    for name in os.listdir(folder):
-        st = os.stat(os.path.join(folder, name))
-        size, changed = size + st.st_size, max(changed, st.st_mtime)
-        stateful = stateful or name == "state"
-    return size, changed, stateful
-
-
-def _expire_uploads(store: Store, options: GcOptions, report: GcReport) -> None:
+async def _expire_uploads(store: Store, options: GcOptions, report: GcReport) -> None:
     """Sessions idle past their limit, and folders no session can use (no state: a start cut
-    short) once older than the grace."""
-    base = os.path.join(store.root, paths.UPLOADS)
+    short) once older than the grace. A session's last change is that of its newest file, or
+    of its folder, where the driver has folders (an entry added or removed)."""
+    sessions, strays = await upload_files(store.driver)
+    usage = {upload_id: (0, mtime, False)
+             for upload_id, mtime in (await empty_upload_folders(store.driver, sessions, strays)).items()}
+    for upload_id, files in sessions.items():
+        changed = max(info.mtime for info in files)
+        with contextlib.suppress(PathNotFound):
+            changed = max(changed, (await store.driver.stat(paths.upload_dir(upload_id))).mtime)
+        stateful = any(info.path == paths.upload_state(upload_id) for info in files)
+        usage[upload_id] = (sum(info.size for info in files), changed, stateful)
     now = time.time()
-    for upload_id in _listdir(base):
-        folder = os.path.join(base, upload_id)
-        try:
-            size, changed, stateful = _folder_usage(folder)
-        except OSError:
-            continue
+    for upload_id, (size, changed, stateful) in usage.items():
         if now - changed <= (options.session_limit if stateful else options.grace):
             continue
         if not store.dry_run:
-            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                await store.driver.delete(paths.upload_dir(upload_id))
         report.uploads_removed += 1
         report.bytes_freed += size
 
 
-def _remove_leftovers(store: Store, grace: float, report: GcReport) -> None:
-    """Temporary files (`.tmp-*`) of atomic writes a crash or a full disk cut short."""
+async def _remove_leftovers(store: Store, inventory: Inventory, grace: float, report: GcReport) -> None:
+    """Temporary files (`.tmp-*`) of atomic writes a crash or a full disk cut short: those the
+    inventory met, and those in the upload sessions left now."""
     now = time.time()
-    for folder, _, files in os.walk(store.root):
-        for name in files:
-            if not name.startswith(TMP_PREFIX):
-                continue
-            path = os.path.join(folder, name)
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if now - st.st_mtime > grace:
-                store.remove(os.path.relpath(path, store.root))
-                report.leftovers_removed += 1
-                report.bytes_freed += st.st_size
+    in_uploads = [info async for info in store.driver.walk(paths.UPLOADS) if is_temporary(info)]
+    for info in [*inventory.temporary, *in_uploads]:
+        if now - info.mtime <= grace or not await store.driver.exists(info.path):
+            continue
+        await store.remove(info.path)
+        report.leftovers_removed += 1
+        report.bytes_freed += info.size
 
 
-def _listdir(folder: str) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+async def sweep(driver: Driver, options: GcOptions, is_mirrored: Callable[[str], bool]) -> GcReport:
+    """The whole collection, through `driver` alone."""
+    store = Store(driver, options.dry_run)
+    inventory = await take_inventory(driver)
+    await store.load(inventory)
+    report = GcReport()
+    if options.untagged:
+        await _untagged(store, inventory, report, options.grace)
+    if options.max_size is not None or options.older_than is not None:
+        await _evict_mirrored(store, inventory, is_mirrored, options, report)
+    marked = _mark(store, inventory, options.grace)
+    await _unlink_layers(store, inventory, marked)
+    await _sweep(store, inventory, marked, report, options.grace)
+    await _expire_uploads(store, options, report)
+    await _remove_leftovers(store, inventory, options.grace, report)
+    return report
 
 
 def collect_garbage(root: str, options: GcOptions, is_mirrored: Callable[[str], bool]) -> GcReport:
-    """Blocking: run it on a worker thread."""
-    store = Store(root, options.dry_run)
-    inventory = take_inventory(root)
-    report = GcReport()
-    if options.untagged:
-        _untagged(store, inventory, report, options.grace)
-    if options.max_size is not None or options.older_than is not None:
-        _evict_mirrored(store, inventory, is_mirrored, options, report)
-    marked = _mark(store, inventory, options.grace)
-    _unlink_layers(store, inventory, marked)
-    _sweep(store, inventory, marked, report, options.grace)
-    _expire_uploads(store, options, report)
-    _remove_leftovers(store, options.grace, report)
-    return report
+    """Blocking: `sweep` over the data folder at `root`, for the command line."""
+    return run_blocking(lambda: sweep(FilesystemDriver(root), options, is_mirrored))

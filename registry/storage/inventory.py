@@ -1,23 +1,28 @@
 """A read of the whole store: every repository's links and tags, and every blob file.
 
-gc and verify both start from this; it reads the layout of `paths` directly (blocking calls, run
-on a worker thread) because they visit everything and a driver round-trip per file would
-dominate their time."""
+gc and verify both start from this. It reads the layout of `paths` with the driver's `walk`: one
+walk of the blob store and one of the repositories, each fetching thousands of entries per
+round trip, rather than a listing and a stat per file."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import stat
+import asyncio
+import re
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ..errors import RegistryError
 from ..mediatypes import ParsedManifest, read_stored_manifest
 from ..reference import ALGORITHMS, Digest
 from . import paths
+from .driver.base import Driver, FileInfo, PathNotFound
 
+T = TypeVar("T")
 TEMP_PREFIX = ".tmp-"  # the filesystem driver's atomic writes
+TEMP_MARK = f"/{TEMP_PREFIX}"
+HEX_RE = re.compile(r"[a-f0-9]+")
 TEMP_GRACE = 600.0
 
 
@@ -33,75 +38,108 @@ class RepoInventory:
 class Inventory:
     repositories: list[RepoInventory] = field(default_factory=list)
     blobs: dict[Digest, tuple[int, float]] = field(default_factory=dict)  # digest -> (size, mtime)
+    temporary: list[FileInfo] = field(default_factory=list)  # atomic writes' files the walks met
 
 
-def _digests(folder: str) -> dict[Digest, float]:
-    found: dict[Digest, float] = {}
-    for algorithm in ALGORITHMS:
-        base = os.path.join(folder, algorithm)
-        for name in _names(base):
-            try:
-                found[Digest.parse(f"{algorithm}:{name}")] = os.stat(os.path.join(base, name)).st_mtime
-            except (OSError, RegistryError):
-                continue
-    return found
+def is_temporary(info: FileInfo) -> bool:
+    """Every path a walk finds has a folder, and only files are named so."""
+    return TEMP_MARK in info.path
 
 
-def _names(folder: str) -> list[str]:
-    try:
-        return [name for name in os.listdir(folder) if not name.startswith(".")]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+def _digest(algorithm: str, hexpart: str) -> Digest | None:
+    """`Digest.parse` for names taken apart already: a store holds as many as it has files."""
+    if ALGORITHMS.get(algorithm) != len(hexpart) or not HEX_RE.fullmatch(hexpart):
+        return None
+    return Digest(algorithm, hexpart)
 
 
-def _repo(root: str, name: str) -> RepoInventory:
-    folder = os.path.join(root, paths.repository(name))
-    repo = RepoInventory(name, _digests(os.path.join(folder, "_layers")), _digests(os.path.join(folder, "_manifests")))
-    for tag in _names(os.path.join(folder, "_tags")):
-        try:
-            with open(os.path.join(folder, "_tags", tag)) as handle:
-                repo.tags[tag] = Digest.parse(handle.read().strip())
-        except (OSError, RegistryError):
+def _split_repository_path(path: str) -> tuple[str, str, list[str]] | None:
+    """`repositories/<name>/<_part>/<rest...>` as (name, part, rest); None for anything else.
+    Name components never start with `_` or `.`, so the first `/_` ends the name."""
+    start = len(paths.REPOSITORIES) + 1
+    at = path.find(f"/{paths.RESERVED_PREFIX}", start)
+    name = path[start:at]
+    if at < 0 or not name or name.startswith((paths.RESERVED_PREFIX, ".")) or "/." in name:
+        return None
+    part, _, rest = path[at + 1:].partition("/")
+    return name, part, rest.split("/") if rest else []
+
+
+def _link_digest(rest: list[str]) -> Digest | None:
+    """`<alg>/<hex>` below `_layers` or `_manifests`; None for strays."""
+    return _digest(rest[0], rest[1]) if len(rest) == 2 else None
+
+
+async def _repositories(driver: Driver, temporary: list[FileInfo]) -> list[RepoInventory]:
+    """A repository is a name with something in one of its reserved folders."""
+    repos: dict[str, RepoInventory] = {}
+    tag_files: list[tuple[RepoInventory, str, str]] = []
+    async for info in driver.walk(paths.REPOSITORIES):
+        if is_temporary(info):
+            temporary.append(info)
             continue
-    return repo
+        found = _split_repository_path(info.path)
+        if found is None:
+            continue
+        name, part, rest = found
+        repo = repos.get(name) or repos.setdefault(name, RepoInventory(name))
+        if part in ("_layers", "_manifests") and (digest := _link_digest(rest)) is not None:
+            (repo.layers if part == "_layers" else repo.manifests)[digest] = info.mtime
+        elif part == "_tags" and len(rest) == 1 and not rest[0].startswith("."):
+            tag_files.append((repo, rest[0], info.path))
+    for repo, tag, path in tag_files:
+        try:
+            repo.tags[tag] = Digest.parse((await driver.read_small(path)).decode().strip())
+        except (PathNotFound, OSError, ValueError, RegistryError):
+            continue
+    return sorted(repos.values(), key=lambda repo: repo.name)
 
 
-def _repository_names(root: str) -> list[str]:
-    base = os.path.join(root, paths.REPOSITORIES)
-    names = []
-    for folder, dirs, _ in os.walk(base):
-        if any(d.startswith(paths.RESERVED_PREFIX) for d in dirs):
-            names.append(os.path.relpath(folder, base))
-        dirs[:] = [d for d in dirs if not d.startswith((paths.RESERVED_PREFIX, "."))]
-    return sorted(names)
+def _blob_digest(info: FileInfo) -> Digest | None:
+    """`blobs/<alg>/<hex[:2]>/<hex>/data`; None for strays."""
+    parts = info.path.split("/")
+    return _digest(parts[1], parts[3]) if len(parts) == 5 and parts[4] == "data" else None
 
 
-def _blobs(root: str) -> dict[Digest, tuple[int, float]]:
+async def _blobs(driver: Driver, temporary: list[FileInfo]) -> dict[Digest, tuple[int, float]]:
     found: dict[Digest, tuple[int, float]] = {}
-    for algorithm in ALGORITHMS:
-        base = os.path.join(root, paths.BLOBS, algorithm)
-        for prefix in _names(base):
-            for hexpart in _names(os.path.join(base, prefix)):
-                data = os.path.join(base, prefix, hexpart, "data")
-                try:
-                    st = os.stat(data)
-                    found[Digest.parse(f"{algorithm}:{hexpart}")] = (st.st_size, st.st_mtime)
-                except (OSError, RegistryError):
-                    continue
+    async for info in driver.walk(paths.BLOBS):
+        if is_temporary(info):
+            temporary.append(info)
+            continue
+        digest = _blob_digest(info)
+        if digest is not None:
+            found[digest] = (info.size, info.mtime)
     return found
 
 
-def read_manifest(root: str, digest: Digest) -> ParsedManifest:
-    """Blocking: what a stored manifest refers to, read leniently (it may predate today's push
-    checks, or come from an upstream as it was), so gc never frees what it needs; raises OSError
-    or RegistryError."""
-    with open(os.path.join(root, paths.blob_data(digest)), "rb") as handle:
-        return read_stored_manifest(handle.read())
+async def read_manifest(driver: Driver, digest: Digest) -> ParsedManifest:
+    """What a stored manifest refers to, read leniently (it may predate today's push checks, or
+    come from an upstream as it was), so gc never frees what it needs. Not checked against its
+    digest: bytes that still parse keep what they name until verify quarantines them. Raises
+    PathNotFound, OSError or RegistryError."""
+    return read_stored_manifest(await driver.read(paths.blob_data(digest)))
 
 
-def take_inventory(root: str) -> Inventory:
-    """Blocking: call it from a worker thread."""
-    return Inventory([_repo(root, name) for name in _repository_names(root)], _blobs(root))
+async def take_inventory(driver: Driver) -> Inventory:
+    """Repositories before blobs: a blob stored after its links were read is young, and the
+    grace period keeps it. Temporary files are collected on the way: the store writes nowhere
+    else but in upload sessions, so no other walk is needed to find them."""
+    temporary: list[FileInfo] = []
+    repositories = await _repositories(driver, temporary)
+    return Inventory(repositories, await _blobs(driver, temporary), temporary)
+
+
+def run_blocking(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run store work to its end from synchronous code (the CLI's gc and verify): on this
+    thread, or, when a loop already runs here, on a thread of its own, blocking the caller
+    as the synchronous versions of these tools always did."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
 
 
 @dataclass(frozen=True)
@@ -113,50 +151,68 @@ class Leftover:
     size: int
 
 
-def find_leftovers(root: str, upload_expiry: float, now: float) -> list[Leftover]:
-    """Blocking: upload sessions idle past `upload_expiry`, empty session folders, and the
-    driver's temporary files. A temporary file lives for one write and a session folder is
-    empty only while it is created, so either, `TEMP_GRACE` old, was abandoned."""
-    sessions = _upload_leftovers(root, upload_expiry, now)
-    inside = tuple(f"{leftover.path}/" for leftover in sessions)
-    temporary = [leftover for leftover in _temp_files(root, now) if not leftover.path.startswith(inside)]
-    return sorted([*sessions, *temporary], key=lambda leftover: leftover.path)
+async def find_leftovers(driver: Driver, inventory: Inventory, upload_expiry: float, now: float) -> list[Leftover]:
+    """Upload sessions idle past `upload_expiry`, empty session folders, and the driver's
+    temporary files (in the inventory, or in sessions). A temporary file lives for one write
+    and a session folder is empty only while it is created, so either, `TEMP_GRACE` old, was
+    abandoned."""
+    sessions, strays = await upload_files(driver)
+    idle = await _upload_leftovers(driver, sessions, strays, upload_expiry, now)
+    inside = tuple(f"{leftover.path}/" for leftover in idle)
+    in_uploads = [info for files in (*sessions.values(), strays) for info in files if is_temporary(info)]
+    temporary = [Leftover(info.path, "a temporary file of a write that never finished", info.size)
+                 for info in [*inventory.temporary, *in_uploads]
+                 if now - info.mtime > TEMP_GRACE and not info.path.startswith(inside)]
+    return sorted([*idle, *temporary], key=lambda leftover: leftover.path)
 
 
-def _upload_leftovers(root: str, expiry: float, now: float) -> list[Leftover]:
-    found = []
-    base = os.path.join(root, paths.UPLOADS)
-    for name in _names(base):
-        relative = f"{paths.UPLOADS}/{name}"
-        try:
-            folder = os.stat(os.path.join(base, name))
-            entries = [os.stat(os.path.join(base, name, entry)) for entry in os.listdir(os.path.join(base, name))]
-        except (FileNotFoundError, NotADirectoryError):
+async def upload_files(driver: Driver) -> tuple[dict[str, list[FileInfo]], list[FileInfo]]:
+    """The files of every upload session by session id, and files lying directly in the
+    uploads folder, where only session folders belong."""
+    sessions: dict[str, list[FileInfo]] = {}
+    strays: list[FileInfo] = []
+    async for info in driver.walk(paths.UPLOADS):
+        upload_id, _, inside = info.path[len(paths.UPLOADS) + 1:].partition("/")
+        if inside:
+            sessions.setdefault(upload_id, []).append(info)
+        else:
+            strays.append(info)
+    return sessions, strays
+
+
+async def empty_upload_folders(driver: Driver, sessions: dict[str, list[FileInfo]],
+                               strays: list[FileInfo]) -> dict[str, float]:
+    """Session folders with no file in them, by id, with their mtime: a session start cut
+    short. Only drivers with folders have them."""
+    known = {*sessions, *(info.path[len(paths.UPLOADS) + 1:] for info in strays)}
+    empty: dict[str, float] = {}
+    for upload_id in await driver.list(paths.UPLOADS):
+        if upload_id in known:
             continue
-        if not stat.S_ISDIR(folder.st_mode):
-            found.append(Leftover(relative, "a file where upload sessions are kept", folder.st_size))
-        elif not entries:
-            if now - folder.st_mtime > TEMP_GRACE:
-                found.append(Leftover(relative, "an empty upload session folder", 0))
-        elif (idle := now - max(entry.st_mtime for entry in entries)) > expiry:
-            found.append(Leftover(relative, f"an upload session idle for {_age(idle)} (expiry {_age(expiry)})",
-                                  sum(entry.st_size for entry in entries)))
+        try:
+            empty[upload_id] = (await driver.stat(paths.upload_dir(upload_id))).mtime
+        except PathNotFound:
+            continue
+    return empty
+
+
+async def _upload_leftovers(driver: Driver, sessions: dict[str, list[FileInfo]], strays: list[FileInfo],
+                            expiry: float, now: float) -> list[Leftover]:
+    """Hidden names (a temporary file) are no sessions: if anything, they are temporary files."""
+    found = [Leftover(info.path, "a file where upload sessions are kept", info.size) for info in strays
+             if not _hidden(info.path[len(paths.UPLOADS) + 1:])]
+    for upload_id, mtime in (await empty_upload_folders(driver, sessions, strays)).items():
+        if now - mtime > TEMP_GRACE and not _hidden(upload_id):
+            found.append(Leftover(paths.upload_dir(upload_id), "an empty upload session folder", 0))
+    for upload_id, files in sessions.items():
+        if not _hidden(upload_id) and (idle := now - max(info.mtime for info in files)) > expiry:
+            found.append(Leftover(paths.upload_dir(upload_id), f"an upload session idle for {_age(idle)} "
+                                  f"(expiry {_age(expiry)})", sum(info.size for info in files)))
     return found
 
 
-def _temp_files(root: str, now: float) -> list[Leftover]:
-    found = []
-    for folder, _, files in os.walk(root):
-        for name in files:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            path = os.path.join(folder, name)
-            with contextlib.suppress(FileNotFoundError):
-                st = os.stat(path)
-                if now - st.st_mtime > TEMP_GRACE:
-                    found.append(Leftover(os.path.relpath(path, root), "a temporary file of a write that never "
-                                          "finished", st.st_size))
-    return found
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
 
 
 def _age(seconds: float) -> str:
@@ -166,11 +222,6 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def remove_leftover(root: str, leftover: Leftover) -> None:
-    """Blocking. Gone already (the server expired it meanwhile) is as good as removed."""
-    path = os.path.join(root, leftover.path)
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+async def remove_leftover(driver: Driver, leftover: Leftover) -> None:
+    """Gone already (the server expired it meanwhile) is as good as removed."""
+    await driver.delete(leftover.path)

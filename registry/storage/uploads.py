@@ -22,12 +22,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..reference import ALGORITHMS, Digest
 from . import paths
 from .blobs import ContentStore, LinkedBlobStore
 from .driver.base import Driver, FileBusy, FileWriter, PathNotFound
+from .hashing import digest_of
 from .protocols import Descriptor
 
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -205,9 +205,7 @@ class LocalUpload:
         running = self.store.hashes.get(self.id, self.algorithm, size)
         if running is not None and algorithm == self.algorithm:
             return str(running.hasher.hexdigest())
-        path = self.store.content.driver.local_path(paths.upload_data(self.id))
-        assert path is not None, "re-hashing needs a local driver"
-        return await asyncio.get_running_loop().run_in_executor(None, hash_file, path, algorithm)
+        return await digest_of(self.store.content.driver, paths.upload_data(self.id), algorithm)
 
     async def cancel(self) -> None:
         """The folder goes before the claim: whoever claims next finds the session gone. It
@@ -297,12 +295,10 @@ async def expire_sessions(driver: Driver, hashes: RunningHashes, expiry: float) 
 
 
 async def _last_change(driver: Driver, upload_id: str) -> float:
-    """The newest mtime of the session's folder and files; now when it is gone already."""
+    """The newest mtime of the session's files and, on drivers with folders, of its folder (an
+    entry added or removed); now when it is gone already."""
     folder = paths.upload_dir(upload_id)
-    changed = 0.0
-    for path in [folder, *[f"{folder}/{name}" for name in await driver.list(folder)]]:
-        try:
-            changed = max(changed, (await driver.stat(path)).mtime)
-        except PathNotFound:
-            return time.time()
-    return changed
+    changed = [info.mtime async for info in driver.walk(folder)]
+    with contextlib.suppress(PathNotFound):
+        changed.append((await driver.stat(folder)).mtime)
+    return max(changed, default=time.time())

@@ -5,26 +5,30 @@ at missing content is dropped, so the next pull through the mirror fetches it ag
 
 from __future__ import annotations
 
-import os
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..bytestreams import hash_file
 from ..errors import RegistryError
 from ..reference import Digest
 from ..storage import paths
+from ..storage.driver.base import Driver, PathNotFound
+from ..storage.driver.filesystem import FilesystemDriver
+from ..storage.hashing import digest_of
 from ..storage.inventory import (
     Inventory,
     RepoInventory,
     find_leftovers,
     read_manifest,
     remove_leftover,
+    run_blocking,
     take_inventory,
 )
 from .progress import Progress, human_bytes
 
 QUARANTINE = "quarantine"
+HASHING_JOBS = 4  # blobs hashed at once: a worker thread each, so the cores and the disk queue stay busy
 
 
 Problem = tuple[str, str]  # (what: a repository, tag or blob; why)
@@ -33,6 +37,7 @@ Problem = tuple[str, str]  # (what: a repository, tag or blob; why)
 @dataclass
 class Findings:
     corrupted: set[Digest] = field(default_factory=set)
+    vanished: set[Digest] = field(default_factory=set)  # removed since the inventory (a gc running)
     fixable: list[Problem] = field(default_factory=list)  # a link or tag --repair drops
     unfixable: list[Problem] = field(default_factory=list)  # a pushed image missing content
     repaired: int = 0
@@ -40,52 +45,61 @@ class Findings:
     leftover_bytes: int = 0
 
 
-def _check_blobs(root: str, inventory: Inventory, findings: Findings, progress: Progress) -> None:
-    for digest, (size, _) in sorted(inventory.blobs.items()):
-        if hash_file(os.path.join(root, paths.blob_data(digest)), digest.algorithm) != digest.hex:
-            findings.corrupted.add(digest)
-        progress.add(items=1, nbytes=size)
+async def _check_blobs(driver: Driver, inventory: Inventory, findings: Findings, progress: Progress) -> None:
+    """Every blob re-hashed, a few at once, in digest order."""
+    todo: Iterator[tuple[Digest, tuple[int, float]]] = iter(sorted(inventory.blobs.items()))
+
+    async def work() -> None:
+        for digest, (size, _) in todo:
+            try:
+                if await digest_of(driver, paths.blob_data(digest), digest.algorithm) != digest.hex:
+                    findings.corrupted.add(digest)
+            except PathNotFound:
+                findings.vanished.add(digest)
+            progress.add(items=1, nbytes=size)
+
+    await asyncio.gather(*(work() for _ in range(HASHING_JOBS)))
 
 
 class Checker:
-    def __init__(self, root: str, inventory: Inventory, findings: Findings, repair: bool, mirrored: set[str]) -> None:
-        self.root = root
-        self.present = set(inventory.blobs) - findings.corrupted
+    def __init__(self, driver: Driver, inventory: Inventory, findings: Findings, repair: bool,
+                 mirrored: set[str]) -> None:
+        self.driver = driver
+        self.present = set(inventory.blobs) - findings.corrupted - findings.vanished
         self.findings = findings
         self.repair = repair
         self.mirrored = mirrored
 
-    def _drop(self, relative: str, problem: Problem) -> None:
+    async def _drop(self, relative: str, problem: Problem) -> None:
         self.findings.fixable.append(problem)
-        if self.repair:
-            try:
-                os.unlink(os.path.join(self.root, relative))
-                self.findings.repaired += 1
-            except FileNotFoundError:
-                pass
+        if self.repair and await self.driver.exists(relative):
+            await self.driver.delete(relative)
+            self.findings.repaired += 1
 
-    def repository(self, repo: RepoInventory) -> None:
+    async def repository(self, repo: RepoInventory) -> None:
         for digest in list(repo.layers):
             if digest not in self.present:
-                self._drop(paths.layer_link(repo.name, digest), (repo.name, f"blob {digest} is missing or corrupted"))
+                await self._drop(paths.layer_link(repo.name, digest),
+                                 (repo.name, f"blob {digest} is missing or corrupted"))
                 del repo.layers[digest]
         for digest in list(repo.manifests):
             if digest not in self.present:
-                self._drop(paths.manifest_link(repo.name, digest),
+                await self._drop(paths.manifest_link(repo.name, digest),
                            (repo.name, f"manifest {digest} is missing or corrupted"))
                 del repo.manifests[digest]
             else:
-                self._references(repo, digest)
+                await self._references(repo, digest)
         for tag, digest in repo.tags.items():
             if digest not in repo.manifests:
-                self._drop(paths.tag(repo.name, tag), (f"{repo.name}:{tag}", f"points at {digest}, which is not here"))
+                await self._drop(paths.tag(repo.name, tag),
+                                 (f"{repo.name}:{tag}", f"points at {digest}, which is not here"))
 
-    def _references(self, repo: RepoInventory, digest: Digest) -> None:
+    async def _references(self, repo: RepoInventory, digest: Digest) -> None:
         """Pushed images must be complete; a mirror fetches what it lacks on demand."""
         if repo.name in self.mirrored:
             return
         try:
-            parsed = read_manifest(self.root, digest)
+            parsed = await read_manifest(self.driver, digest)
         except RegistryError as err:
             self.findings.unfixable.append((repo.name, f"manifest {digest} does not parse: {err.message}"))
             return
@@ -97,40 +111,45 @@ class Checker:
                 self.findings.unfixable.append((repo.name, f"index {digest} needs manifest {child}, which is missing"))
 
 
-def _quarantine(root: str, digest: Digest) -> None:
-    folder = os.path.join(root, QUARANTINE)
-    os.makedirs(folder, exist_ok=True)
-    os.replace(os.path.join(root, paths.blob_data(digest)), os.path.join(folder, f"{digest.algorithm}-{digest.hex}"))
+async def _quarantine(driver: Driver, digest: Digest) -> None:
+    await driver.move(paths.blob_data(digest), f"{QUARANTINE}/{digest.algorithm}-{digest.hex}")
 
 
-def _leftovers(root: str, upload_expiry: float, repair: bool, findings: Findings) -> None:
+async def _leftovers(driver: Driver, inventory: Inventory, upload_expiry: float, repair: bool,
+                     findings: Findings) -> None:
     """Space nothing will ever read again is a fault too: a disk filled by failed pushes
     must not be reported clean."""
-    for leftover in find_leftovers(root, upload_expiry, time.time()):
+    for leftover in await find_leftovers(driver, inventory, upload_expiry, time.time()):
         findings.fixable.append((leftover.path, f"{leftover.why}, {human_bytes(leftover.size)}"))
         findings.leftovers += 1
         findings.leftover_bytes += leftover.size
         if repair:
-            remove_leftover(root, leftover)
+            await remove_leftover(driver, leftover)
 
 
 def verify(root: str, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress,
            upload_expiry: float) -> int:
-    """Blocking: run it on a worker thread. Returns the exit status: non-zero while anything
-    is wrong, or, with --repair, while anything is left that repairing could not mend."""
+    """Blocking: `verify_store` over the data folder at `root`, for the command line."""
+    return run_blocking(lambda: verify_store(FilesystemDriver(root), repair, is_mirrored, progress, upload_expiry))
+
+
+async def verify_store(driver: Driver, repair: bool, is_mirrored: Callable[[str], bool], progress: Progress,
+                       upload_expiry: float) -> int:
+    """Returns the exit status: non-zero while anything is wrong, or, with repair, while
+    anything is left that repairing could not mend."""
     findings = Findings()
-    _leftovers(root, upload_expiry, repair, findings)
-    inventory = take_inventory(root)
+    inventory = await take_inventory(driver)
+    await _leftovers(driver, inventory, upload_expiry, repair, findings)
     progress.total_items = len(inventory.blobs)
-    _check_blobs(root, inventory, findings, progress)
+    await _check_blobs(driver, inventory, findings, progress)
     for digest in sorted(findings.corrupted):
         findings.fixable.append((f"blob {digest}", "content does not match its digest"))
         if repair:
-            _quarantine(root, digest)
+            await _quarantine(driver, digest)
     mirrored = {repo.name for repo in inventory.repositories if is_mirrored(repo.name)}
-    checker = Checker(root, inventory, findings, repair, mirrored)
+    checker = Checker(driver, inventory, findings, repair, mirrored)
     for repo in inventory.repositories:
-        checker.repository(repo)
+        await checker.repository(repo)
     for what, why in findings.fixable:
         if repair:
             progress.note(f"repaired: {what}: {why}")

@@ -119,3 +119,77 @@ async def test_operations_on_an_appended_file_keep_their_order(driver: Driver) -
     await truncate
     await writer.close()
     assert (await driver.stat("up/2/data")).size == writer.size == 10
+
+
+async def test_read_at_reads_a_span(driver: Driver) -> None:
+    data = bytes(range(256)) * 10_000  # 2.5 MiB: more than one piece of any driver
+    await driver.write("blobs/x/data", data)
+    assert b"".join([chunk async for chunk in driver.read_at("blobs/x/data")]) == data
+    assert b"".join([chunk async for chunk in driver.read_at("blobs/x/data", 1000, 2_000_000)]) == data[1000:2_001_000]
+    assert b"".join([chunk async for chunk in driver.read_at("blobs/x/data", len(data) - 5, 100)]) == data[-5:]
+    assert [chunk async for chunk in driver.read_at("blobs/x/data", len(data) + 1)] == []
+    assert [chunk async for chunk in driver.read_at("blobs/x/data", 10, 0)] == []
+    with pytest.raises(PathNotFound):
+        [chunk async for chunk in driver.read_at("blobs/nope/data")]
+
+
+async def test_walk_finds_every_file_below_a_prefix(driver: Driver) -> None:
+    await driver.write("a/1", b"1")
+    await driver.write("a/b/c/2", b"22")
+    await driver.write("a/b/.tmp-x", b"333")
+    await driver.write("ab/4", b"4444")
+    found = {info.path: info.size async for info in driver.walk("a")}
+    assert found == {"a/1": 1, "a/b/c/2": 2, "a/b/.tmp-x": 3}
+    assert {info.path async for info in driver.walk("")} == {*found, "ab/4"}
+    assert [info async for info in driver.walk("nope")] == []
+    stat = await driver.stat("a/b/c/2")
+    assert [info async for info in driver.walk("a/b/c")] == [stat]
+    assert stat.path == "a/b/c/2"
+
+
+async def test_walk_crosses_batches(driver: Driver) -> None:
+    names = {f"many/{i % 7}/{i}" for i in range(5000)}
+    await asyncio.gather(*(driver.write(name, b"") for name in names))
+    assert {info.path async for info in driver.walk("many")} == names
+
+
+async def test_prune_removes_only_empty_folders(driver: Driver) -> None:
+    await driver.write("p/full/x", b"x")
+    await driver.write("p/gone/y", b"y")
+    await driver.delete("p/gone/y")
+    await driver.prune("p/full")
+    await driver.prune("p/gone")
+    await driver.prune("p/never")
+    assert await driver.list("p") == ["full"]
+    assert await driver.read("p/full/x") == b"x"
+
+
+async def test_touch_moves_the_mtime_and_move_keeps_it(driver: Driver) -> None:
+    await driver.write("t/file", b"x")
+    before = (await driver.stat("t/file")).mtime
+    await asyncio.sleep(0.02)
+    assert await driver.touch("t/file")
+    touched = (await driver.stat("t/file")).mtime
+    assert touched > before
+    await driver.move("t/file", "t/moved")
+    assert (await driver.stat("t/moved")).mtime == touched
+    assert not await driver.touch("t/file")
+
+
+async def test_fast_paths_are_optional(driver: Driver) -> None:
+    await driver.write("f/data", b"0123456789")
+    handle = driver.open_local("f/data", 4)
+    if handle is not None:
+        with handle:
+            assert handle.read() == b"456789"
+        with pytest.raises(PathNotFound):
+            driver.open_local("f/nope")
+    assert await driver.redirect_url("f/data") is None  # no driver here presigns
+
+
+async def test_folders_exist_while_they_hold_files(driver: Driver) -> None:
+    await driver.write("r/name/_tags/v1", b"sha256:x")
+    assert await driver.exists("r/name/_tags")
+    assert await driver.list("r") == ["name"]
+    await driver.delete("r/name/_tags/v1")
+    assert await driver.list("r/name/_tags") == []

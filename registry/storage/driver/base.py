@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import abc
 import errno
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 from ...errors import RegistryError
 
@@ -41,6 +42,10 @@ class StorageFull(RegistryError, OSError):
 
 @dataclass(frozen=True)
 class FileInfo:
+    """`mtime` is the last write or `touch`: the store's clock for gc's grace period, the last
+    pull of a mirrored manifest and the last validation of a tag, so every driver keeps it."""
+
+    path: str  # relative to the driver's root, as given to `stat` or found by `walk`
     size: int
     mtime: float
 
@@ -68,6 +73,12 @@ class Driver(abc.ABC):
     async def read(self, path: str) -> bytes: ...
 
     @abc.abstractmethod
+    def read_at(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes from `offset`, `length` of them or up to the end, in pieces of the driver's
+        choosing: a blob is never held whole in memory. Fewer bytes than asked when the file
+        is shorter; PathNotFound (on the first iteration) when there is no such file."""
+
+    @abc.abstractmethod
     async def read_small(self, path: str) -> bytes:
         """A file of a few hundred bytes (a link, a tag), on the hot path of every pull."""
 
@@ -76,7 +87,9 @@ class Driver(abc.ABC):
         """Replace the file atomically: temporary file, fsync, rename."""
 
     @abc.abstractmethod
-    async def stat(self, path: str) -> FileInfo: ...
+    async def stat(self, path: str) -> FileInfo:
+        """A file, or a folder on drivers that have folders (its mtime tells when an entry
+        was added or removed); PathNotFound otherwise."""
 
     @abc.abstractmethod
     async def exists(self, path: str) -> bool: ...
@@ -84,6 +97,18 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def list(self, path: str) -> list[str]:
         """Names directly below a folder; empty when the folder does not exist."""
+
+    @abc.abstractmethod
+    def walk(self, prefix: str) -> AsyncIterator[FileInfo]:
+        """Every file below the folder `prefix` ("" for the whole store), at any depth,
+        temporary files of atomic writes included, in no particular order; nothing when the
+        folder does not exist. gc and verify visit every file of a store with it, so a driver
+        fetches many entries per round trip (a worker-thread hop, a listing request)."""
+
+    @abc.abstractmethod
+    async def prune(self, folder: str) -> None:
+        """Remove the folder if it is empty, so that removed content leaves no empty folders
+        behind; nothing when it holds something, is gone, or the driver has no folders."""
 
     @abc.abstractmethod
     async def delete(self, path: str) -> None:
@@ -103,6 +128,18 @@ class Driver(abc.ABC):
         comes late never brings back a file that was published or removed meanwhile. The
         writer is exclusive until closed, across processes too: FileBusy while another has it."""
 
-    @abc.abstractmethod
     def local_path(self, path: str) -> str | None:
-        """A path the OS can open (for sendfile), or None for remote storage."""
+        """A path the OS can open, or None for storage without local files. For callers that
+        still open files themselves; new code asks for `open_local`."""
+        return None
+
+    def open_local(self, path: str, offset: int = 0) -> IO[bytes] | None:
+        """Fast path: the file opened for reading and positioned at `offset`, for sendfile or a
+        bulk read in one worker hop; None when the driver has no local files (then `read_at`).
+        PathNotFound when there is no such file. The caller closes it."""
+        return None
+
+    async def redirect_url(self, path: str, *, expires_in: float = 900.0) -> str | None:
+        """Fast path: a URL a client may GET the file from directly for `expires_in` seconds
+        (a presigned object-store URL); None when bytes must go through the registry."""
+        return None
