@@ -9,7 +9,7 @@ import aiohttp
 from registry.errors import RegistryError
 from registry.reference import Digest
 from registry.storage import paths
-from registry.storage.blobs import OCTET_STREAM, LocalBlob
+from registry.storage.blobs import OCTET_STREAM
 from registry.storage.protocols import BlobContent, Descriptor, Repository
 
 from .context import Mirrored
@@ -63,7 +63,7 @@ class MirrorBlobStore:
             if fill is not None:
                 return FillContent(fill, lambda offset, length: self.m.upstream.blob_range(digest, offset, length))
             found = await self.m.cache.blobs.stat(digest)
-        return LocalBlob(found.size, self.m.cache.blobs.content.path(digest))
+        return self.m.cache.blobs.content.blob(digest, found.size)
 
     async def _start_fill(self, digest: Digest) -> BlobFill | None:
         """A fill that finished between our first look and now has left the blob linked."""

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from registry.errors import RegistryError
+from registry.errors import StorageFull
 
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -18,8 +18,8 @@ def is_full(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in FULL
 
 
-def storage_full(what: str) -> RegistryError:
-    return RegistryError("STORAGE_FULL", f"no room left in the registry's storage for {what}")
+def storage_full(what: str) -> StorageFull:
+    return StorageFull(f"no room left in the registry's storage for {what}")
 
 
 @contextmanager

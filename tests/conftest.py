@@ -10,6 +10,7 @@ from aiohttp import web
 from registry.app import create_app
 from registry.compose import build_services
 from registry.config import Config, MirrorConfig, StorageConfig, UpstreamConfig
+from registry.storage.driver.filesystem import FilesystemDriver
 
 CLOSED_UPSTREAM = UpstreamConfig("docker.io", "http://127.0.0.1:9")
 
@@ -32,6 +33,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(data_dir: Path) -> web.Application:
-    """The mirror's one upstream is a closed loopback port: API tests never leave the machine."""
+    """The mirror's one upstream is a closed loopback port: API tests never leave the machine.
+    No fsyncs: durability is the crash tests' subject, against real processes."""
     config = Config(storage=StorageConfig(root=str(data_dir)), mirror=MirrorConfig(upstreams=(CLOSED_UPSTREAM,)))
-    return create_app(config, build_services(config))
+    return create_app(config, build_services(config, driver=FilesystemDriver(str(data_dir), durable=False)))

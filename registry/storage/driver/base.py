@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from ...errors import RegistryError
+from ...errors import StorageFull
+
+__all__ = ["FULL_ERRNOS", "Driver", "FileBusy", "FileInfo", "FileWriter", "Hasher", "PathNotFound", "StorageFull"]
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -27,17 +29,6 @@ class PathNotFound(Exception):
 
 class FileBusy(Exception):
     """Another writer (of this process or another) has the file open for appending."""
-
-
-class StorageFull(RegistryError, OSError):
-    """No space (or quota) left. Both an OSError, for callers that handle any failure of the
-    disk, and the STORAGE_FULL error (507) that every request failing on it answers with, so
-    a mirror fill or a push reports it as what it is."""
-
-    def __init__(self, cause: OSError) -> None:
-        super().__init__("STORAGE_FULL", "the registry's storage is full: nothing more can be "
-                         "stored until space is freed", {"reason": cause.strerror})
-        self.errno = cause.errno
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ async def _run(func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
     except OSError as err:
         if err.errno in FULL_ERRNOS and not isinstance(err, StorageFull):
-            raise StorageFull(err) from err
+            raise StorageFull.of(err) from err
         raise
 
 
