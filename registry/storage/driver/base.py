@@ -7,16 +7,31 @@ readers see either the old file or the whole new one, never a part.
 from __future__ import annotations
 
 import abc
+import asyncio
 import errno
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 from ...errors import StorageFull
 
-__all__ = ["FULL_ERRNOS", "Driver", "FileBusy", "FileInfo", "FileWriter", "Hasher", "PathNotFound", "StorageFull"]
+__all__ = ["FULL_ERRNOS", "Driver", "FileBusy", "FileInfo", "FileWriter", "Hasher", "PathNotFound",
+           "SerialFileWriter", "StorageFull", "run_blocking"]
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+T = TypeVar("T")
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """A blocking storage call in the loop's executor. Every driver's blocking work goes through
+    here, so this is where a full disk is recognised and raised as `StorageFull`."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+    except OSError as err:
+        if err.errno in FULL_ERRNOS and not isinstance(err, StorageFull):
+            raise StorageFull.of(err) from err
+        raise
 
 
 class Hasher(Protocol):
@@ -57,6 +72,50 @@ class FileWriter(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Flush to stable storage so that a later `move` publishes complete bytes."""
+
+
+class SerialFileWriter(FileWriter):
+    """A writer whose operations run in a worker thread, one at a time and in order, even after
+    a caller gave up waiting: a write whose caller was cancelled still runs to its end, and
+    `close` waits for it, so a file is never closed (and its upload session never handed to
+    another writer) while a write into it is going on. Drivers supply the blocking steps."""
+
+    _pending: asyncio.Future[None] | None = None
+
+    @abc.abstractmethod
+    def _append(self, chunk: bytes, hasher: Hasher | None) -> None:
+        """Blocking: append all of `chunk`, keep `size` true, feed `hasher` once it is stored."""
+
+    @abc.abstractmethod
+    def _cut(self, size: int) -> None:
+        """Blocking: truncate to `size` bytes."""
+
+    @abc.abstractmethod
+    async def _release(self) -> None:
+        """Flush and let go of the file; called once, after every operation settled."""
+
+    async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
+        await self._in_worker(self._append, chunk, hasher)
+
+    async def truncate(self, size: int) -> None:
+        await self._in_worker(self._cut, size)
+
+    async def close(self) -> None:
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        await self._settled()
+        await self._release()
+
+    async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
+        await self._settled()
+        self._pending = asyncio.ensure_future(run_blocking(func, *args))
+        await asyncio.shield(self._pending)
+
+    async def _settled(self) -> None:
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+            self._pending = None
 
 
 class Driver(abc.ABC):

@@ -11,34 +11,24 @@ lost in a power cut. Only for tests, where fsync dominates the time of small req
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from functools import partial
+from collections.abc import AsyncIterator, Iterator
 from itertools import islice
-from typing import IO, Any, TypeVar
+from typing import IO
 
-from .base import FULL_ERRNOS, Driver, FileBusy, FileInfo, FileWriter, Hasher, PathNotFound, StorageFull
+from .base import Driver, FileBusy, FileInfo, Hasher, PathNotFound, SerialFileWriter, run_blocking
 
-T = TypeVar("T")
 TMP_PREFIX = ".tmp-"  # atomic writes in progress, or cut short: gc removes old ones
 READ_CHUNK = 1024 * 1024
 WALK_BATCH = 4096  # files found per worker hop: a store of 100k blobs is walked in ~25 hops
 
 
-async def _run(func: Callable[..., T], *args: Any) -> T:
-    """Every blocking call goes through here, so this is where a full disk is recognised."""
-    try:
-        return await asyncio.get_running_loop().run_in_executor(None, partial(func, *args))
-    except OSError as err:
-        if err.errno in FULL_ERRNOS and not isinstance(err, StorageFull):
-            raise StorageFull.of(err) from err
-        raise
+_run = run_blocking
 
 
 def _fsync_dir(folder: str) -> None:
@@ -199,24 +189,15 @@ class SmallFiles:
         return data
 
 
-class LocalFileWriter(FileWriter):
-    """Appends with one executor hop per chunk; callers batch chunks to keep hops rare.
-
-    A write whose caller is cancelled still runs to its end on its worker thread; `close` waits
-    for it, so a file is never closed (and its session never handed to another writer) while a
-    write into it is still going on.
-    """
+class LocalFileWriter(SerialFileWriter):
+    """Appends with one executor hop per chunk; callers batch chunks to keep hops rare."""
 
     def __init__(self, fd: int, durable: bool = True) -> None:
         self._fd: int | None = fd
         self.size: int = os.fstat(fd).st_size
         self._durable = durable
-        self._pending: asyncio.Future[None] | None = None
 
-    async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
-        await self._in_worker(self._write, chunk, hasher)
-
-    def _write(self, chunk: bytes, hasher: Hasher | None) -> None:
+    def _append(self, chunk: bytes, hasher: Hasher | None) -> None:
         """The hasher sees the chunk only once all of it is on disk: a failed write leaves the
         hash and the file disagreeing on size, which makes the upload re-hash its file."""
         assert self._fd is not None, "write after close"
@@ -228,30 +209,12 @@ class LocalFileWriter(FileWriter):
         if hasher is not None:
             hasher.update(chunk)
 
-    async def truncate(self, size: int) -> None:
-        await self._in_worker(self._truncate, size)
-
-    def _truncate(self, size: int) -> None:
+    def _cut(self, size: int) -> None:
         assert self._fd is not None, "truncate after close"
         os.ftruncate(self._fd, size)
         self.size = size
 
-    async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
-        """One operation on the file at a time, in order, even after a caller gave up waiting."""
-        await self._settled()
-        self._pending = asyncio.ensure_future(_run(func, *args))
-        await asyncio.shield(self._pending)
-
-    async def _settled(self) -> None:
-        if self._pending is not None:
-            await asyncio.wait([self._pending])
-            self._pending = None
-
-    async def close(self) -> None:
-        await asyncio.shield(self._close())
-
-    async def _close(self) -> None:
-        await self._settled()
+    async def _release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             await _run(_fsync_close, fd, self._durable)

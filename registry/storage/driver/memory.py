@@ -8,13 +8,11 @@ by the paths of the files in them, as in an object store.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from .base import Driver, FileBusy, FileInfo, FileWriter, Hasher, PathNotFound
+from .base import Driver, FileBusy, FileInfo, Hasher, PathNotFound, SerialFileWriter
 
 READ_CHUNK = 1024 * 1024
 
@@ -26,20 +24,16 @@ class _File:
     writing: bool = field(default=False)
 
 
-class MemoryFileWriter(FileWriter):
+class MemoryFileWriter(SerialFileWriter):
     """Appends in a worker thread, like the filesystem's writer, so a hasher fed here never
-    blocks the loop; operations run one at a time and in order, even after a caller gave up."""
+    blocks the loop."""
 
     def __init__(self, driver: MemoryDriver, file: _File) -> None:
         self._driver = driver
         self._file: _File | None = file
         self.size = len(file.data)
-        self._pending: asyncio.Future[None] | None = None
 
-    async def write(self, chunk: bytes, hasher: Hasher | None = None) -> None:
-        await self._in_worker(self._write, chunk, hasher)
-
-    def _write(self, chunk: bytes, hasher: Hasher | None) -> None:
+    def _append(self, chunk: bytes, hasher: Hasher | None) -> None:
         file = self._open()
         file.data += chunk
         file.mtime = self._driver.now()
@@ -47,10 +41,7 @@ class MemoryFileWriter(FileWriter):
         if hasher is not None:
             hasher.update(chunk)
 
-    async def truncate(self, size: int) -> None:
-        await self._in_worker(self._truncate, size)
-
-    def _truncate(self, size: int) -> None:
+    def _cut(self, size: int) -> None:
         file = self._open()
         del file.data[size:]
         file.mtime = self._driver.now()
@@ -60,21 +51,7 @@ class MemoryFileWriter(FileWriter):
         assert self._file is not None, "use after close"
         return self._file
 
-    async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
-        await self._settled()
-        self._pending = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, func, *args))
-        await asyncio.shield(self._pending)
-
-    async def _settled(self) -> None:
-        if self._pending is not None:
-            await asyncio.wait([self._pending])
-            self._pending = None
-
-    async def close(self) -> None:
-        await asyncio.shield(self._close())
-
-    async def _close(self) -> None:
-        await self._settled()
+    async def _release(self) -> None:
         if self._file is not None:
             self._file.writing = False
             self._file = None
