@@ -1,19 +1,20 @@
 """A full disk: every request that fails on it answers 507 STORAGE_FULL, the bytes of the failed
 push are freed at once, and the same disk takes a push that fits right after.
 
-The data folder is a real 8 MiB tmpfs (mounting it needs root; the test skips otherwise)."""
+The data folder is a real 8 MiB tmpfs (mounting it needs root)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+
+from tests.helpers.disks import small_tmpfs
 
 from .oci import OCI_MANIFEST, error_code, image_manifest, push_blob, sha256
 
@@ -22,15 +23,8 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "disk", 8 * 1024 * 1024) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.fixture

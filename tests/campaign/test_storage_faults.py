@@ -16,7 +16,6 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from registry.storage.driver.base import Hasher
 from registry.storage.driver.filesystem import FilesystemDriver, LocalFileWriter
 from tests.conftest import CLOSED_UPSTREAM
 from tests.helpers.client import RegistryClient
+from tests.helpers.disks import small_tmpfs
 from tests.helpers.images import OCI, build_image
 from tests.helpers.registries import RegistryEndpoint, docker_registry_server, ocireg_server
 from tests.helpers.upstream import MirrorConfig, UpstreamEntry, patterned_blob
@@ -53,14 +53,8 @@ REPO = "disk/app"
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """The folder `ocireg_server(tmp_path / "server")` keeps its data in, as an 8 MiB tmpfs."""
-    mountpoint = tmp_path / "server" / "ocireg-data"
-    mountpoint.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(mountpoint)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "server" / "ocireg-data", DISK) as mountpoint:
         yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def used(mountpoint: Path) -> int:

@@ -3,8 +3,6 @@ STORAGE_FULL (507), never blamed on the upstream, and leaves nothing behind."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,26 +10,20 @@ import pytest
 import requests
 
 from tests.helpers.client import describe
+from tests.helpers.disks import small_tmpfs
 from tests.helpers.upstream import MIB, MirrorConfig, Upstream, UpstreamEntry, oci_error_codes, patterned_blob
 
 from .conftest import HUB, MirrorFactory
 
-DISK = "8m"
+DISK = 8 * MIB
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MiB tmpfs where the ocireg started as workdir "ocireg" keeps its data; requested
     before the server, so it is unmounted only after the server stopped."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "ocireg" / "ocireg-data"
-    folder.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(folder)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "ocireg" / "ocireg-data", DISK) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 def _files(folder: Path) -> list[Path]:
