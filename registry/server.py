@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
@@ -112,10 +112,13 @@ class ConnectionHandler(RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         """A request the HTTP parser refused (a line past its limit, a malformed head) gets an
         OCI error body like every other refusal. aiohttp would answer in plain text that quotes
-        the offending bytes and log a traceback per request: a hostile client could fill the log."""
+        the offending bytes and log a traceback per request: a hostile client could fill the log.
+        A bad method is most often a TLS handshake on this plain port (skopeo and containerd
+        try https first): logged at debug, as aiohttp does."""
         if not isinstance(exc, HttpProcessingError) or status >= 500:
             return super().handle_error(request, status, exc, message)
-        log.info("refused a malformed request from %s: %s", request.remote, type(exc).__name__)
+        level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.INFO
+        log.log(level, "refused a malformed request from %s: %s", request.remote, type(exc).__name__)
         error = HttpError(ErrorCode.UNSUPPORTED, f"malformed HTTP request ({type(exc).__name__})",
                           status=status, close=True)
         return error_response(error, "GET")
