@@ -4,18 +4,15 @@ it is answered as STORAGE_FULL (507), whichever write ran out of room."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from registry.errors import StorageFull
-
-FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+from registry.errors import FULL_ERRNOS, StorageFull
 
 
 def is_full(err: BaseException) -> bool:
-    return isinstance(err, OSError) and err.errno in FULL
+    return isinstance(err, OSError) and err.errno in FULL_ERRNOS
 
 
 def storage_full(what: str) -> StorageFull:

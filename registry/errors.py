@@ -9,6 +9,7 @@ without a server (tools, the mirror's fetches) can raise and catch these freely.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -276,6 +277,9 @@ class TooManyRequests(_Domain):
 
 class Denied(_Domain):
     code = ErrorCode.DENIED
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # what a write that ran out of room raises
 
 
 class StorageFull(_Domain, OSError):

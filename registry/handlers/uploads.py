@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import RegistryError
+from ..errors import RegistryError, StorageFull
 from ..keys import REGISTRY
 from ..reference import Digest, parse_name
 from ..storage.protocols import Descriptor, Repository, UploadWriter
@@ -73,10 +73,6 @@ async def _claim(request: web.Request, name: str, upload: UploadWriter) -> Chunk
     return declared
 
 
-def _storage_full(err: BaseException) -> bool:
-    return isinstance(err, RegistryError) and err.code == "STORAGE_FULL"
-
-
 async def _append(request: web.Request, upload: UploadWriter, declared: ChunkRange | None) -> None:
     """Append the body to a session. A chunk with a `Content-Range` is kept whole or not at
     all; a stream without one keeps what arrived before it broke off, so it can be resumed,
@@ -85,7 +81,7 @@ async def _append(request: web.Request, upload: UploadWriter, declared: ChunkRan
     try:
         await stream_body(request, upload, declared.length if declared else None)
     except BaseException as err:
-        if declared is not None or _storage_full(err):
+        if declared is not None or isinstance(err, StorageFull):
             await upload.truncate(start)
         raise
 
@@ -96,7 +92,7 @@ async def _commit(upload: UploadWriter, digest: Digest) -> Descriptor:
     try:
         return await upload.commit(digest)
     except RegistryError as err:
-        if _storage_full(err):
+        if isinstance(err, StorageFull):
             await upload.cancel()
         raise
 

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import errno
 import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, TypeVar
 
-from ...errors import StorageFull
+from ...errors import FULL_ERRNOS, StorageFull
 
 __all__ = ["FULL_ERRNOS", "Driver", "FileBusy", "FileInfo", "FileWriter", "Hasher", "PathNotFound",
            "SerialFileWriter", "StorageFull", "run_blocking"]
 
-FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 T = TypeVar("T")
 
 
